@@ -1,0 +1,71 @@
+/**
+ * The one error type every part of Airlock throws. Each failure has a stable string
+ * `code` (listed in docs/errors.md, checked by a unit test) and a `hint` that tells the
+ * user what to do next. Messages name the bad value and the valid choices.
+ */
+
+/** Every error code Airlock can raise. Adding one means documenting it in docs/errors.md. */
+export const ERROR_CODES = [
+  'E_USAGE',
+  'E_CONFIG_INVALID',
+  'E_BACKEND_UNAVAILABLE',
+  'E_BACKEND_FAILED',
+  'E_KERNEL_UNSUPPORTED',
+  'E_TEMPLATE_INVALID',
+  'E_TEMPLATE_NOT_FOUND',
+  'E_WORKSPACE_INVALID',
+  'E_LIMIT_UNENFORCEABLE',
+  'E_CGROUP_FAILED',
+  'E_SESSION_NOT_FOUND',
+  'E_SESSION_EXISTS',
+  'E_SESSION_CLOSED',
+  'E_SESSION_TIMEOUT',
+  'E_EXEC_FAILED',
+  'E_EXEC_TIMEOUT',
+  'E_PROTOCOL',
+  'E_SUPERVISOR_MISSING',
+  'E_POLICY_INVALID',
+  'E_POLICY_DENIED',
+  'E_INTERNAL',
+] as const;
+
+/** A stable identifier for a kind of failure. */
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/** Options for {@link AirlockError}. */
+export interface AirlockErrorOptions {
+  /** What the user should do about it: install X, change option Y, run Z. */
+  hint: string;
+  /** The underlying error, if any. */
+  cause?: unknown;
+}
+
+/** The base error of Airlock: a message, a stable `code` and a `hint`. */
+export class AirlockError extends Error {
+  /** Stable code, safe to match on. */
+  readonly code: ErrorCode;
+  /** What to do about it. */
+  readonly hint: string;
+
+  constructor(code: ErrorCode, message: string, options: AirlockErrorOptions) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'AirlockError';
+    this.code = code;
+    this.hint = options.hint;
+  }
+
+  /** A plain object for `--json` output and wire protocols. */
+  toJSON(): { code: ErrorCode; message: string; hint: string } {
+    return { code: this.code, message: this.message, hint: this.hint };
+  }
+}
+
+/** True when `value` is an {@link AirlockError}. */
+export function isAirlockError(value: unknown): value is AirlockError {
+  return value instanceof AirlockError;
+}
+
+/** True when `value` is a Node system error (has an errno `code` string). */
+export function isErrnoException(value: unknown): value is NodeJS.ErrnoException {
+  return value instanceof Error && typeof (value as NodeJS.ErrnoException).code === 'string';
+}
