@@ -33,6 +33,7 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -641,6 +642,9 @@ static void pump_conn(struct conn *c, short ra, short rb) {
 }
 
 int main(int argc, char **argv) {
+  /* Whatever else bwrap or the host left open (seccomp, info and block fds) is not ours to keep. */
+  if (syscall(SYS_close_range, 4, ~0U, 0) < 0)
+    for (int fd = 4; fd < 65536; fd++) close(fd);
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--bridge") == 0 && i + 1 < argc) add_bridge(argv[++i]);
     else if (strcmp(argv[i], "--version") == 0) { printf("airlock-supervisor protocol %d\n", PROTOCOL_VERSION); return 0; }

@@ -1,0 +1,27 @@
+import type { Command } from 'commander';
+import { diagnose } from '../../sandbox/index.js';
+import { resolveStateDir } from '../../session/index.js';
+import { EXIT, printJson } from '../output.js';
+
+/** `airlock doctor [--json]`. */
+export function register(program: Command, setExit: (code: number) => void): void {
+  program
+    .command('doctor')
+    .description('check that this machine can run sandboxes, and say what to fix')
+    .option('--json', 'print JSON')
+    .action(async (opts: { json?: boolean }) => {
+      const report = await diagnose(resolveStateDir());
+      if (opts.json === true) printJson(report);
+      else {
+        for (const c of report.checks) {
+          process.stdout.write(`${c.ok ? 'ok  ' : 'FAIL'}  ${c.name.padEnd(16)} ${c.detail}\n`);
+          if (!c.ok && c.fix !== undefined) process.stdout.write(`      ${''.padEnd(16)} fix: ${c.fix}\n`);
+        }
+        process.stdout.write('\nlimits in force:\n');
+        for (const [k, v] of Object.entries(report.limits)) process.stdout.write(`  ${k.padEnd(10)} ${v}\n`);
+        process.stdout.write(`\ntemplates: ${report.templates.join(', ')}\n`);
+        process.stdout.write(report.ok ? '\nthe default backend (bwrap) can run here\n' : '\nthe default backend cannot run here; fix the FAIL lines above\n');
+      }
+      setExit(report.ok ? EXIT.ok : EXIT.failed);
+    });
+}

@@ -1,0 +1,152 @@
+import type { Command } from 'commander';
+import { fileURLToPath } from 'node:url';
+import { join, dirname } from 'node:path';
+import type { BackendName } from '../../sandbox/index.js';
+import {
+  createNamedSession,
+  execInSession,
+  findSession,
+  listSessions,
+  removeSession,
+  resolveStateDir,
+  runSessionHost,
+  stopSession,
+} from '../../session/index.js';
+import { addSandboxOptions, envFrom, limitsFrom, type SandboxCliOptions } from '../limits-options.js';
+import { EXIT, printJson, usageError } from '../output.js';
+import { attach, exitStatusOf, terminalSize, wantsTty } from '../terminal.js';
+
+const cliPath = join(dirname(fileURLToPath(import.meta.url)), '..', 'main.js');
+
+/** `airlock session create|ls|exec|stop|rm`. */
+export function register(program: Command, setExit: (code: number) => void): void {
+  const session = program.command('session').description('named sessions that outlive one command');
+
+  addSandboxOptions(
+    session
+      .command('create')
+      .description('start a named session in the background')
+      .requiredOption('-n, --name <name>', 'a name to refer to it by'),
+  )
+    .option('--json', 'print the session record as JSON')
+    .action(async (opts: SandboxCliOptions & { name: string; json?: boolean }) => {
+      const rec = await createNamedSession({
+        name: opts.name,
+        workspace: opts.workspace ?? '.',
+        template: opts.template ?? 'host',
+        backend: (opts.backend ?? 'bwrap') as BackendName,
+        limits: limitsFrom(opts),
+        env: envFrom(opts),
+        stateDir: resolveStateDir(),
+        workspaceReadOnly: opts.readOnly ?? false,
+        cliPath,
+      });
+      if (opts.json === true) printJson(rec);
+      else process.stdout.write(`${rec.name}\t${rec.id}\trunning\t${rec.workspace}\n`);
+    });
+
+  session
+    .command('ls')
+    .description('list named sessions')
+    .option('--json', 'print JSON')
+    .action((opts: { json?: boolean }) => {
+      const all = listSessions(resolveStateDir());
+      if (opts.json === true) {
+        printJson(all);
+        return;
+      }
+      if (all.length === 0) {
+        process.stdout.write('no sessions\n');
+        return;
+      }
+      process.stdout.write('NAME\tID\tSTATE\tCREATED\tWORKSPACE\n');
+      for (const r of all) process.stdout.write(`${r.name}\t${r.id}\t${r.state}\t${r.createdAt}\t${r.workspace}\n`);
+    });
+
+  session
+    .command('exec')
+    .description('run a command in a named session')
+    .argument('<session>', 'name or id')
+    .argument('[command...]', 'the command and its arguments (after --)')
+    .option('--json', 'buffer the output and print {exitCode, signal, stdout, stderr, durationMs}')
+    .option('-C, --cwd <dir>', 'working directory inside the sandbox (default /workspace)')
+    .option('--exec-timeout <ms>', 'wall-clock limit in milliseconds')
+    .option('-e, --env <NAME=VALUE...>', 'environment variable for this command')
+    .action(async (name: string, command: string[], opts: { json?: boolean; cwd?: string; execTimeout?: string; env?: string[] }) => {
+      if (command.length === 0) throw usageError('no command given', `Write the command after --, e.g. \`airlock session exec ${name} -- ls\`.`);
+      const stateDir = resolveStateDir();
+      const rec = findSession(stateDir, name);
+      const json = opts.json === true;
+      const tty = !json && wantsTty();
+      const timeoutMs = opts.execTimeout === undefined ? undefined : Number(opts.execTimeout);
+      if (timeoutMs !== undefined && !(Number.isInteger(timeoutMs) && timeoutMs >= 0)) {
+        throw usageError(`--exec-timeout: ${JSON.stringify(opts.execTimeout)} is not a number of milliseconds`, 'Pass e.g. --exec-timeout 30000.');
+      }
+      const out: Buffer[] = [];
+      const err: Buffer[] = [];
+      const term = process.env['TERM'];
+      const remote = await execInSession(
+        stateDir,
+        rec,
+        {
+          argv: command,
+          ...(opts.cwd === undefined ? {} : { cwd: opts.cwd }),
+          env: envFrom({ env: opts.env ?? [] }),
+          ...(timeoutMs === undefined ? {} : { timeoutMs }),
+          ...(tty ? { tty: { ...terminalSize(), ...(term === undefined ? {} : { term }) } } : {}),
+        },
+        json
+          ? { onStdout: (c) => out.push(c), onStderr: (c) => err.push(c) }
+          : { onStdout: (c) => process.stdout.write(c), onStderr: (c) => process.stderr.write(c) },
+      );
+      let result;
+      if (json) {
+        remote.end();
+        result = await remote.result;
+        printJson({
+          exitCode: result.exitCode,
+          signal: result.signal,
+          stdout: Buffer.concat(out).toString('utf8'),
+          stderr: Buffer.concat(err).toString('utf8'),
+          durationMs: Math.round(result.durationMs * 1000) / 1000,
+          timedOut: result.timedOut,
+          ...(result.startError === undefined ? {} : { error: { code: 'E_EXEC_FAILED', message: result.startError.message } }),
+        });
+      } else {
+        const detach = attach(remote, tty);
+        try {
+          result = await remote.result;
+        } finally {
+          detach();
+        }
+        if (result.startError !== undefined) process.stderr.write(`airlock: E_EXEC_FAILED: ${command[0] ?? ''}: ${result.startError.message}\n`);
+      }
+      setExit(exitStatusOf(result));
+    });
+
+  session
+    .command('stop')
+    .description("stop a named session's sandbox (its record stays for review)")
+    .argument('<session>', 'name or id')
+    .action(async (name: string) => {
+      const stateDir = resolveStateDir();
+      await stopSession(stateDir, findSession(stateDir, name));
+    });
+
+  session
+    .command('rm')
+    .description('stop if needed and delete a named session')
+    .argument('<session...>', 'names or ids')
+    .action(async (names: string[]) => {
+      const stateDir = resolveStateDir();
+      for (const n of names) await removeSession(stateDir, findSession(stateDir, n));
+    });
+
+  program
+    .command('__session-host', { hidden: true })
+    .description('internal: the process that owns a named session')
+    .action(async () => {
+      await runSessionHost();
+      setExit(EXIT.ok);
+    });
+}

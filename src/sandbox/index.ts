@@ -1,0 +1,22 @@
+/**
+ * Public face of the sandbox part: backends, templates, the seccomp assembler and the
+ * supervisor channel types.
+ */
+export type {
+  Backend,
+  BackendCheck,
+  BackendName,
+  Bridge,
+  ExtraBind,
+  ResolvedLimits,
+  Sandbox,
+  SandboxExecRequest,
+  SandboxLayers,
+  SandboxSpec,
+} from './backend.js';
+export { createBwrapBackend, supervisorPath, SANDBOX_UID, type BwrapBackendOptions } from './bwrap.js';
+export { detectCgroups, sweepStaleCgroups, type CgroupInfo, type Controller } from './cgroups.js';
+export type { ExecExit, ExecHandle, OutputSink } from './channel.js';
+export { buildSeccompFilter, evaluateSeccomp, BLOCKED_SYSCALLS, SECCOMP_RET, type SeccompFilter } from './seccomp.js';
+export { listTemplates, loadTemplateFile, resolveTemplate, type Template, type TemplateMount } from './templates.js';
+export { diagnose, type DoctorReport } from './doctor.js';

@@ -1,0 +1,511 @@
+/**
+ * Sessions: one live sandbox each, started once, running many commands through its
+ * supervisor. This is the lifecycle every face (CLI, SDK, MCP, HTTP) speaks to.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, realpathSync, rmSync, statSync, writeFileSync, readFileSync, readdirSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join, relative, isAbsolute, posix } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { AirlockError, isErrnoException } from '../errors/index.js';
+import {
+  createBwrapBackend,
+  detectCgroups,
+  resolveTemplate,
+  sweepStaleCgroups,
+  type Backend,
+  type BackendName,
+  type ExecExit,
+  type ExecHandle,
+  type ExtraBind,
+  type Bridge,
+  type ResolvedLimits,
+  type Sandbox,
+  type SandboxLayers,
+  type Template,
+} from '../sandbox/index.js';
+import { resolveLimits, type LimitsInput } from './limits.js';
+import { resolveStateDir } from './state.js';
+
+export { resolveLimits, parseDuration, parseSize, DEFAULT_LIMITS, type LimitsInput } from './limits.js';
+export { resolveStateDir } from './state.js';
+
+/** Options for {@link createSession}. */
+export interface SessionOptions {
+  /** Host directory the agent works in; bound at /workspace. */
+  workspace: string;
+  /** Mount /workspace read-only. */
+  workspaceReadOnly?: boolean;
+  /** Template name (or a path to a template file); default "host". */
+  template?: string;
+  /** Sandbox backend; default "bwrap". */
+  backend?: BackendName;
+  /** Resource limits; defaults in DEFAULT_LIMITS. */
+  limits?: LimitsInput;
+  /** Extra environment for every command (never the host's own environment). */
+  env?: Readonly<Record<string, string>>;
+  /** State directory; default from AIRLOCK_HOME / XDG_STATE_HOME. */
+  stateDir?: string;
+  /** A human name (for `airlock session`); the id is generated unless `id` is given. */
+  name?: string;
+  /** Use this id instead of a fresh one (the session host daemon does, to publish it early). */
+  id?: string;
+  /** Host paths to make visible inside (egress socket, CA certificate). */
+  extraBinds?: readonly ExtraBind[];
+  /** Loopback ports inside spliced to host unix sockets. */
+  bridges?: readonly Bridge[];
+}
+
+/** Options for one command. */
+export interface ExecOptions {
+  /** Working directory inside the sandbox; relative paths are under /workspace. */
+  cwd?: string;
+  /** Extra environment for this command. */
+  env?: Readonly<Record<string, string>>;
+  /** Wall-clock limit in ms; default the session's exec timeout (0: none). */
+  timeoutMs?: number;
+}
+
+/** Options for a buffered {@link Session.exec}. */
+export interface BufferedExecOptions extends ExecOptions {
+  /** Written to the command's stdin, which is then closed. */
+  stdin?: string | Buffer;
+  /** Output kept per stream, bytes; the rest is counted but dropped (default 16 MiB). */
+  maxOutputBytes?: number;
+}
+
+/** Options for a streaming {@link Session.spawn}. */
+export interface SpawnOptions extends ExecOptions {
+  /** Run on a fresh pty of this size instead of pipes. */
+  tty?: { cols: number; rows: number; term?: string };
+}
+
+/** The outcome of a command. */
+export interface ExecResult extends ExecExit {
+  durationMs: number;
+  /** True when the wall-clock limit killed it. */
+  timedOut: boolean;
+}
+
+/** The outcome of a buffered command, with its output. */
+export interface BufferedExecResult extends ExecResult {
+  stdout: string;
+  stderr: string;
+  stdoutBytes: number;
+  stderrBytes: number;
+  /** True when output beyond maxOutputBytes was dropped. */
+  truncated: boolean;
+}
+
+/** A running command with streams. */
+export interface SessionProcess {
+  /** Output as it arrives (a pty merges stderr into stdout). */
+  readonly stdout: PassThrough;
+  readonly stderr: PassThrough;
+  /** Its pid inside the sandbox. */
+  readonly pid: Promise<number>;
+  write(data: string | Buffer): void;
+  end(): void;
+  kill(signal?: NodeJS.Signals | number): void;
+  resize(cols: number, rows: number): void;
+  /** Resolves when it has exited and its output streams have ended. */
+  wait(): Promise<ExecResult>;
+}
+
+/** A live sandbox session. */
+export interface Session {
+  readonly id: string;
+  readonly name: string | undefined;
+  readonly workspace: string;
+  readonly template: Template;
+  readonly backend: BackendName;
+  readonly limits: ResolvedLimits;
+  readonly layers: SandboxLayers;
+  readonly createdAt: Date;
+  /** Runs a command to completion and returns its output. */
+  exec(argv: readonly string[], options?: BufferedExecOptions): Promise<BufferedExecResult>;
+  /** Starts a command and streams its output. */
+  spawn(argv: readonly string[], options?: SpawnOptions): SessionProcess;
+  /** Resolves when the session has ended (destroyed, timed out, or the sandbox died). */
+  readonly ended: Promise<Error>;
+  /** Peak memory of the sandbox, bytes, when measured. */
+  memoryPeak(): number | undefined;
+  /** Kills everything in the sandbox and removes its host state. Idempotent. */
+  destroy(): Promise<void>;
+}
+
+const SANDBOX_HOME = '/home/agent';
+const WORKSPACE = '/workspace';
+
+/** Directories a workspace may never be, nor contain: binding them would hand the agent the host. */
+const SYSTEM_DIRS = ['/', '/etc', '/usr', '/bin', '/sbin', '/lib', '/lib64', '/boot', '/dev', '/proc', '/sys', '/run', '/var', '/root', '/home', '/tmp'];
+
+function isWithin(parent: string, child: string): boolean {
+  const rel = relative(parent, child);
+  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
+}
+
+/** Resolves and vets a workspace directory; throws E_WORKSPACE_INVALID. */
+export function validateWorkspace(dir: string, stateDir: string): string {
+  let real: string;
+  try {
+    real = realpathSync(dir);
+  } catch (err) {
+    throw new AirlockError('E_WORKSPACE_INVALID', `workspace ${dir} does not exist`, {
+      hint: 'Pass an existing project directory with --workspace.',
+      cause: err,
+    });
+  }
+  if (!statSync(real).isDirectory()) {
+    throw new AirlockError('E_WORKSPACE_INVALID', `workspace ${real} is not a directory`, {
+      hint: 'Pass a project directory with --workspace.',
+    });
+  }
+  if (SYSTEM_DIRS.includes(real)) {
+    throw new AirlockError('E_WORKSPACE_INVALID', `workspace ${real} is a system directory`, {
+      hint: 'Point --workspace at a project directory, never at /, /etc, /home or the like.',
+    });
+  }
+  const home = (() => {
+    try {
+      return realpathSync(homedir());
+    } catch {
+      return homedir();
+    }
+  })();
+  if (isWithin(real, home)) {
+    throw new AirlockError('E_WORKSPACE_INVALID', `workspace ${real} contains your home directory ${home}`, {
+      hint: 'Binding it would expose ~/.ssh, cloud credentials and shell history; point --workspace at a project directory.',
+    });
+  }
+  let realState = stateDir;
+  try {
+    realState = realpathSync(stateDir);
+  } catch {
+    // does not exist yet: compare the path as given
+  }
+  if (isWithin(real, realState) || isWithin(realState, real)) {
+    throw new AirlockError('E_WORKSPACE_INVALID', `workspace ${real} overlaps the airlock state directory ${realState}`, {
+      hint: 'The audit log and approvals must stay out of reach of the sandbox; move AIRLOCK_HOME or the project.',
+    });
+  }
+  return real;
+}
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+function checkEnv(what: string, env: Readonly<Record<string, string>> | undefined): void {
+  if (env === undefined) return;
+  for (const [k, v] of Object.entries(env)) {
+    if (!ENV_NAME.test(k)) {
+      throw new AirlockError('E_USAGE', `${what}: ${JSON.stringify(k)} is not a valid environment variable name`, {
+        hint: 'Use letters, digits and underscores, not starting with a digit.',
+      });
+    }
+    if (typeof v !== 'string' || v.includes('\0')) {
+      throw new AirlockError('E_USAGE', `${what}: the value of ${k} must be a string without NUL bytes`, {
+        hint: 'Pass environment values as plain strings.',
+      });
+    }
+  }
+}
+
+function backendFor(name: BackendName): Backend {
+  switch (name) {
+    case 'bwrap':
+      return createBwrapBackend();
+    case 'gvisor':
+    case 'docker':
+    case 'kubernetes':
+      throw new AirlockError('E_BACKEND_UNAVAILABLE', `the ${name} backend is not available in this version of airlock`, {
+        hint: 'Use the default backend (--backend bwrap).',
+      });
+  }
+}
+
+interface OwnerRecord {
+  pid: number;
+  createdAt: string;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return isErrnoException(err) && err.code === 'EPERM';
+  }
+}
+
+/** True when the session's owning host process is still running. */
+export function sessionOwnerAlive(stateDir: string, id: string): boolean {
+  try {
+    const owner = JSON.parse(readFileSync(join(stateDir, 'sessions', id, 'owner.json'), 'utf8')) as OwnerRecord;
+    return processAlive(owner.pid);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Removes what sessions killed with SIGKILL left behind: empty control groups and the
+ * runtime directories of ephemeral sessions whose owner process is gone.
+ */
+export function sweepStaleSessions(stateDir: string): void {
+  const sessionsDir = join(stateDir, 'sessions');
+  sweepStaleCgroups(detectCgroups(), (id) => sessionOwnerAlive(stateDir, id));
+  let ids: string[];
+  try {
+    ids = readdirSync(sessionsDir);
+  } catch {
+    return;
+  }
+  for (const id of ids) {
+    const dir = join(sessionsDir, id);
+    if (sessionOwnerAlive(stateDir, id)) continue;
+    let named = false;
+    try {
+      statSync(join(dir, 'session.json'));
+      named = true;
+    } catch {
+      // ephemeral
+    }
+    rmSync(named ? join(dir, 'run') : dir, { recursive: true, force: true });
+  }
+}
+
+/** Makes a fresh session id. */
+export function newSessionId(): string {
+  return `s${randomBytes(6).toString('hex')}`;
+}
+
+/** Starts a sandbox and returns the live session. */
+export async function createSession(options: SessionOptions): Promise<Session> {
+  const stateDir = options.stateDir ?? resolveStateDir();
+  const limits = resolveLimits(options.limits);
+  checkEnv('env', options.env);
+  const workspace = validateWorkspace(options.workspace, stateDir);
+  const template = resolveTemplate(options.template ?? 'host', stateDir);
+  const backendName = options.backend ?? 'bwrap';
+  const backend = backendFor(backendName);
+  const id = options.id ?? newSessionId();
+  if (!/^s[0-9a-f]{12}$/.test(id)) {
+    throw new AirlockError('E_USAGE', `session id ${JSON.stringify(id)} is malformed`, { hint: 'Let airlock generate ids.' });
+  }
+  const sessionDir = join(stateDir, 'sessions', id);
+  const runtimeDir = join(sessionDir, 'run');
+  // owner.json first: a concurrent sweep by another airlock process treats a session
+  // directory without a live owner as debris.
+  mkdirSync(sessionDir, { recursive: true, mode: 0o700 });
+  const createdAt = new Date();
+  writeFileSync(join(sessionDir, 'owner.json'), JSON.stringify({ pid: process.pid, createdAt: createdAt.toISOString() }), {
+    mode: 0o600,
+  });
+  mkdirSync(runtimeDir, { mode: 0o700 });
+  sweepStaleSessions(stateDir);
+
+  let sandbox: Sandbox;
+  try {
+    sandbox = await backend.start({
+      sessionId: id,
+      template,
+      workspace,
+      workspaceReadOnly: options.workspaceReadOnly ?? false,
+      runtimeDir,
+      limits,
+      extraBinds: options.extraBinds ?? [],
+      bridges: options.bridges ?? [],
+      hostname: 'airlock',
+    });
+  } catch (err) {
+    rmSync(runtimeDir, { recursive: true, force: true });
+    throw err;
+  }
+
+  const baseEnv: Record<string, string> = {
+    ...template.env,
+    HOME: SANDBOX_HOME,
+    USER: 'agent',
+    LOGNAME: 'agent',
+    SHELL: '/bin/bash',
+    TMPDIR: '/tmp',
+    AIRLOCK_SESSION: id,
+    ...options.env,
+  };
+
+  let destroying: Promise<void> | undefined;
+  let endedReason: Error | undefined;
+  const live = new Set<ExecHandle>();
+  let resolveEnded!: (err: Error) => void;
+  const ended = new Promise<Error>((r) => {
+    resolveEnded = r;
+  });
+  const end = (reason: Error): void => {
+    if (endedReason !== undefined) return;
+    endedReason = reason;
+    resolveEnded(reason);
+  };
+  void sandbox.exited.then((err) => end(err));
+
+  let sessionTimer: NodeJS.Timeout | undefined;
+  const destroy = (): Promise<void> => {
+    destroying ??= (async () => {
+      if (sessionTimer !== undefined) clearTimeout(sessionTimer);
+      end(new AirlockError('E_SESSION_CLOSED', `session ${id} was destroyed`, { hint: 'Start a new session.' }));
+      try {
+        await sandbox.destroy();
+      } finally {
+        // A named session keeps its record (for review after stop); an ephemeral one leaves nothing.
+        rmSync(options.name === undefined ? sessionDir : runtimeDir, { recursive: true, force: true });
+        if (options.name !== undefined) rmSync(join(sessionDir, 'owner.json'), { force: true });
+      }
+    })();
+    return destroying;
+  };
+  if (limits.sessionTimeoutMs > 0) {
+    sessionTimer = setTimeout(() => {
+      end(
+        new AirlockError('E_SESSION_TIMEOUT', `session ${id} reached its ${limits.sessionTimeoutMs} ms limit`, {
+          hint: 'Raise --timeout, or split the work over several sessions.',
+        }),
+      );
+      void destroy();
+    }, limits.sessionTimeoutMs);
+    sessionTimer.unref();
+  }
+
+  const resolveCwd = (cwd: string | undefined): string => {
+    if (cwd === undefined) return WORKSPACE;
+    if (cwd.includes('\0')) {
+      throw new AirlockError('E_USAGE', 'cwd contains a NUL byte', { hint: 'Pass a plain path.' });
+    }
+    return posix.isAbsolute(cwd) ? posix.normalize(cwd) : posix.join(WORKSPACE, cwd);
+  };
+
+  const start = (
+    argv: readonly string[],
+    opts: SpawnOptions,
+    sink: { stdout(c: Buffer): void; stderr(c: Buffer): void },
+  ): { handle: ExecHandle; result: Promise<ExecResult> } => {
+    if (endedReason !== undefined) throw endedReason;
+    if (argv.length === 0 || argv[0] === '') {
+      throw new AirlockError('E_USAGE', 'no command given', { hint: 'Pass the command and its arguments, e.g. ["npm", "test"].' });
+    }
+    checkEnv('exec env', opts.env);
+    const env: Record<string, string> = { ...baseEnv, ...opts.env };
+    if (opts.tty !== undefined) env['TERM'] = opts.tty.term ?? env['TERM'] ?? 'xterm-256color';
+    const t0 = performance.now();
+    const handle = sandbox.exec(
+      {
+        argv,
+        env,
+        cwd: resolveCwd(opts.cwd),
+        ...(opts.tty === undefined ? {} : { tty: { cols: opts.tty.cols, rows: opts.tty.rows } }),
+      },
+      sink,
+    );
+    live.add(handle);
+    const timeoutMs = opts.timeoutMs ?? limits.execTimeoutMs;
+    let timedOut = false;
+    let timer: NodeJS.Timeout | undefined;
+    if (timeoutMs > 0) {
+      timer = setTimeout(() => {
+        timedOut = true;
+        handle.signal('SIGKILL');
+      }, timeoutMs);
+    }
+    const result = handle.done.then((exit) => {
+      if (timer !== undefined) clearTimeout(timer);
+      live.delete(handle);
+      return { ...exit, durationMs: performance.now() - t0, timedOut };
+    });
+    return { handle, result };
+  };
+
+  const session: Session = {
+    id,
+    name: options.name,
+    workspace,
+    template,
+    backend: backendName,
+    limits,
+    layers: sandbox.layers,
+    createdAt,
+    ended,
+    memoryPeak: () => sandbox.memoryPeak(),
+    destroy,
+
+    async exec(argv, opts = {}): Promise<BufferedExecResult> {
+      const max = opts.maxOutputBytes ?? 16 * 1024 * 1024;
+      const out = { stdout: [] as Buffer[], stderr: [] as Buffer[], stdoutBytes: 0, stderrBytes: 0, kept: { stdout: 0, stderr: 0 } };
+      let truncated = false;
+      const keep = (which: 'stdout' | 'stderr', chunk: Buffer): void => {
+        out[`${which}Bytes`] += chunk.length;
+        const room = max - out.kept[which];
+        if (room <= 0) {
+          truncated = true;
+          return;
+        }
+        const part = chunk.length > room ? chunk.subarray(0, room) : chunk;
+        if (part.length < chunk.length) truncated = true;
+        // The supervisor's buffers are reused per frame only on the wire; copy to be safe.
+        out[which].push(Buffer.from(part));
+        out.kept[which] += part.length;
+      };
+      const { handle, result } = start(argv, opts, {
+        stdout: (c) => keep('stdout', c),
+        stderr: (c) => keep('stderr', c),
+      });
+      if (opts.stdin !== undefined) handle.write(opts.stdin);
+      handle.end();
+      const r = await result;
+      return {
+        ...r,
+        stdout: Buffer.concat(out.stdout).toString('utf8'),
+        stderr: Buffer.concat(out.stderr).toString('utf8'),
+        stdoutBytes: out.stdoutBytes,
+        stderrBytes: out.stderrBytes,
+        truncated,
+      };
+    },
+
+    spawn(argv, opts = {}): SessionProcess {
+      const stdout = new PassThrough();
+      const stderr = new PassThrough();
+      const { handle, result } = start(argv, opts, {
+        stdout: (c) => stdout.write(c),
+        stderr: (c) => stderr.write(c),
+      });
+      const finished = result.then((r) => {
+        stdout.end();
+        stderr.end();
+        return r;
+      });
+      return {
+        stdout,
+        stderr,
+        pid: handle.pid,
+        write: (d) => handle.write(d),
+        end: () => handle.end(),
+        kill: (sig = 'SIGTERM') => handle.signal(sig),
+        resize: (c, r) => handle.resize(c, r),
+        wait: () => finished,
+      };
+    },
+  };
+  return session;
+}
+
+export {
+  createNamedSession,
+  execInSession,
+  findSession,
+  listSessions,
+  removeSession,
+  runSessionHost,
+  stopSession,
+  type NamedSessionOptions,
+  type RemoteExec,
+  type RemoteExecIO,
+  type SessionRecord,
+} from './named.js';
