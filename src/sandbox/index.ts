@@ -20,3 +20,4 @@ export type { ExecExit, ExecHandle, OutputSink } from './channel.js';
 export { buildSeccompFilter, evaluateSeccomp, BLOCKED_SYSCALLS, SECCOMP_RET, type SeccompFilter } from './seccomp.js';
 export { listTemplates, loadTemplateFile, resolveTemplate, type Template, type TemplateMount } from './templates.js';
 export { diagnose, type DoctorReport } from './doctor.js';
+export { SANDBOX_REQUIREMENTS, type SandboxRequirement } from './requirements.js';
