@@ -184,7 +184,9 @@ function readInfo(stream: Readable, timeoutMs: number): Promise<{ 'child-pid': n
 
 /** Creates the bubblewrap backend. */
 export function createBwrapBackend(options: BwrapBackendOptions = {}): Backend {
-  const bwrap = options.bwrapPath ?? findExecutable('bwrap');
+  // AIRLOCK_BWRAP names a specific bwrap (a newer build, or a missing one in tests).
+  const chosen = options.bwrapPath ?? process.env['AIRLOCK_BWRAP'];
+  const bwrap = chosen !== undefined && chosen !== '' ? (existsSync(chosen) ? chosen : undefined) : findExecutable('bwrap');
   const supervisor = options.supervisorPath ?? supervisorPath();
   let cgroupInfo: CgroupInfo | undefined;
 

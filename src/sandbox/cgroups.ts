@@ -81,7 +81,8 @@ function resolveIn(mount: CgroupMount, path: string): string | undefined {
   // The mount shows the hierarchy from mount.root down; our path must lie under it.
   if (mount.root !== '/' && path !== mount.root && !path.startsWith(`${mount.root}/`)) return undefined;
   const rel = mount.root === '/' ? path : path.slice(mount.root.length);
-  return join(mount.mountPoint, rel);
+  const dir = join(mount.mountPoint, rel);
+  return dir.length > 1 && dir.endsWith('/') ? dir.slice(0, -1) : dir;
 }
 
 function readOr(file: string, fallback: string): string {
