@@ -3,6 +3,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    reporters: ['default', './test/summary-reporter.ts'],
     // System tests start real sandboxes; two cores means a little parallelism goes a long way.
     pool: 'forks',
     poolOptions: { forks: { maxForks: 2, minForks: 1 } },

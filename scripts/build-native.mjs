@@ -1,7 +1,7 @@
 // Builds the in-sandbox supervisor (native/supervisor.c) as a static binary.
 // Static so that it runs inside any template root, whatever libc that root ships.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, statSync, existsSync } from 'node:fs';
+import { mkdirSync, renameSync, statSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -13,7 +13,9 @@ if (existsSync(out) && statSync(out).mtimeMs >= statSync(src).mtimeMs) process.e
 mkdirSync(dirname(out), { recursive: true });
 const cc = process.env.CC ?? 'cc';
 try {
-  execFileSync(cc, ['-O2', '-static', '-Wall', '-Wextra', '-Werror', '-o', out, src], { stdio: 'inherit' });
+  execFileSync(cc, ['-O2', '-static', '-s', '-Wall', '-Wextra', '-Werror', '-o', `${out}.tmp`, src], { stdio: 'inherit' });
+  // Replace, never overwrite in place: running sessions keep the inode they bound.
+  renameSync(`${out}.tmp`, out);
 } catch (err) {
   console.error(
     `E_SUPERVISOR_MISSING: could not build the sandbox supervisor with "${cc}" (${err.message}).\n` +

@@ -7,9 +7,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import {
   accessSync,
-  chmodSync,
   constants as fsConstants,
-  copyFileSync,
   existsSync,
   lstatSync,
   mkdirSync,
@@ -32,7 +30,7 @@ import type {
 import { createSessionCgroup, detectCgroups, type CgroupInfo, type Controller, type SessionCgroup } from './cgroups.js';
 import { SupervisorChannel, type ExecHandle, type OutputSink } from './channel.js';
 import { RLIMIT, type Rlimit } from './protocol.js';
-import { buildSeccompFilter } from './seccomp.js';
+import { buildSeccompFilter, type SeccompFilter } from './seccomp.js';
 
 /** The uid/gid commands run as inside the sandbox. */
 export const SANDBOX_UID = 1000;
@@ -91,7 +89,12 @@ function generatedEtc(dir: string, hostname: string): Record<string, string> {
 }
 
 /** Builds bwrap's argument list. Exported for unit tests of the argv (no I/O besides lstat). */
-export function bwrapArgs(spec: SandboxSpec, etcFiles: Record<string, string>, fds: { seccomp: number; info: number; block: number }): string[] {
+export function bwrapArgs(
+  spec: SandboxSpec,
+  etcFiles: Record<string, string>,
+  fds: { seccomp: number; info: number; block: number },
+  supervisor: string,
+): string[] {
   const a: string[] = [
     '--unshare-user',
     '--uid', String(SANDBOX_UID),
@@ -132,7 +135,9 @@ export function bwrapArgs(spec: SandboxSpec, etcFiles: Record<string, string>, f
   a.push('--perms', '0700', '--size', String(spec.limits.homeBytes), '--tmpfs', '/home/agent');
   a.push(spec.workspaceReadOnly ? '--ro-bind' : '--bind', spec.workspace, '/workspace');
   for (const b of spec.extraBinds) a.push(b.readOnly ? '--ro-bind' : '--bind', b.hostPath, b.sandboxPath);
-  a.push('--ro-bind', join(spec.runtimeDir, 'supervisor'), SUPERVISOR_IN_SANDBOX);
+  // Bound read-only from the package: the sandbox cannot change it, and a rebuild replaces the
+  // file (new inode) rather than writing into the one a running session has bound.
+  a.push('--ro-bind', supervisor, SUPERVISOR_IN_SANDBOX);
   a.push('--remount-ro', '/');
   a.push('--chdir', '/workspace');
   a.push(SUPERVISOR_IN_SANDBOX);
@@ -188,7 +193,9 @@ export function createBwrapBackend(options: BwrapBackendOptions = {}): Backend {
   const chosen = options.bwrapPath ?? process.env['AIRLOCK_BWRAP'];
   const bwrap = chosen !== undefined && chosen !== '' ? (existsSync(chosen) ? chosen : undefined) : findExecutable('bwrap');
   const supervisor = options.supervisorPath ?? supervisorPath();
+  // Both are pure for the life of the process: compute once per backend, not per session.
   let cgroupInfo: CgroupInfo | undefined;
+  let seccomp: SeccompFilter | undefined;
 
   return {
     name: 'bwrap',
@@ -208,7 +215,7 @@ export function createBwrapBackend(options: BwrapBackendOptions = {}): Backend {
           hint: 'Run `npm run build` (needs gcc and libc6-dev: apt-get install -y gcc libc6-dev).',
         });
       }
-      const seccomp = buildSeccompFilter();
+      const filter = (seccomp ??= buildSeccompFilter());
       cgroupInfo ??= detectCgroups();
       const wanted: Partial<Record<Controller, number | undefined>> = {
         memory: spec.limits.memoryBytes,
@@ -245,11 +252,7 @@ export function createBwrapBackend(options: BwrapBackendOptions = {}): Backend {
       let child: ChildProcess | undefined;
       try {
         const etc = generatedEtc(join(spec.runtimeDir, 'etc'), spec.hostname);
-        // The supervisor is bound from a session-private copy so that rebuilding the package
-        // while a session runs cannot swap pid 1's binary under it.
-        copyFileSync(supervisor, join(spec.runtimeDir, 'supervisor'));
-        chmodSync(join(spec.runtimeDir, 'supervisor'), 0o555);
-        const args = bwrapArgs(spec, etc, { seccomp: 4, info: 5, block: 6 });
+        const args = bwrapArgs(spec, etc, { seccomp: 4, info: 5, block: 6 }, supervisor);
         child = spawn(bwrap, args, {
           stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe'],
           // Its own process group: a Ctrl-C on the user's terminal goes to airlock, which
@@ -290,7 +293,7 @@ export function createBwrapBackend(options: BwrapBackendOptions = {}): Backend {
         const seccompFd: Writable = pick(4);
         const infoFd: Readable = pick(5);
         const blockFd: Writable = pick(6);
-        seccompFd.end(seccomp.program);
+        seccompFd.end(filter.program);
         const info = await Promise.race([readInfo(infoFd, STARTUP_TIMEOUT_MS), exitedEarly]);
         const innerPid = info['child-pid'];
         // Limits before the supervisor runs a single instruction: everything it forks inherits them.
@@ -312,7 +315,7 @@ export function createBwrapBackend(options: BwrapBackendOptions = {}): Backend {
 
         const layers: SandboxLayers = {
           namespaces: NAMESPACES,
-          seccomp: `${seccomp.arch} filter, ${seccomp.instructions} instructions, ${seccomp.blocked.length} syscalls refused`,
+          seccomp: `${filter.arch} filter, ${filter.instructions} instructions, ${filter.blocked.length} syscalls refused`,
           limits: {
             memory: weak.has('memory') ? 'rlimit RLIMIT_AS per process (weak)' : (cgroup.layers.memory ?? 'none'),
             pids: weak.has('pids') ? 'rlimit RLIMIT_NPROC per user (weak)' : (cgroup.layers.pids ?? 'none'),

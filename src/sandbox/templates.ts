@@ -3,7 +3,7 @@
  * read-only, and the default environment. Adding a template is adding a YAML file to
  * templates/ (shipped), `$AIRLOCK_HOME/templates/`, or passing a path.
  */
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
@@ -58,8 +58,33 @@ function searchDirs(stateDir: string | undefined): string[] {
   return dirs;
 }
 
+/**
+ * Parsed templates by file, keyed on size and mtime. Parsing YAML costs more than starting a
+ * sandbox (tens of ms on a small machine), and a template file is pure data: a memo of a
+ * pure function of its bytes, invalidated when the file changes.
+ */
+const parsedCache = new Map<string, { key: string; template: Template }>();
+
 /** Parses and validates a template file. */
 export function loadTemplateFile(file: string): Template {
+  let key: string;
+  try {
+    const st = statSync(file);
+    key = `${st.size}:${st.mtimeMs}:${st.ino}`;
+  } catch (err) {
+    throw new AirlockError('E_TEMPLATE_NOT_FOUND', `template file ${file} cannot be read: ${(err as Error).message}`, {
+      hint: 'Pass an existing YAML file, or a template name from `airlock doctor`.',
+      cause: err,
+    });
+  }
+  const hit = parsedCache.get(file);
+  if (hit?.key === key) return hit.template;
+  const template = parseTemplateFile(file);
+  parsedCache.set(file, { key, template });
+  return template;
+}
+
+function parseTemplateFile(file: string): Template {
   let raw: unknown;
   try {
     raw = parseYaml(readFileSync(file, 'utf8'));

@@ -274,6 +274,8 @@ export function sweepStaleSessions(stateDir: string): void {
   }
 }
 
+const swept = new Set<string>();
+
 /** Makes a fresh session id. */
 export function newSessionId(): string {
   return `s${randomBytes(6).toString('hex')}`;
@@ -302,7 +304,11 @@ export async function createSession(options: SessionOptions): Promise<Session> {
     mode: 0o600,
   });
   mkdirSync(runtimeDir, { mode: 0o700 });
-  sweepStaleSessions(stateDir);
+  if (!swept.has(stateDir)) {
+    // Debris only appears when an airlock process dies; once per process is enough.
+    swept.add(stateDir);
+    sweepStaleSessions(stateDir);
+  }
 
   let sandbox: Sandbox;
   try {
