@@ -30,8 +30,8 @@ const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'];
  */
 export function attach(target: Attachable, tty: boolean): () => void {
   const undo: (() => void)[] = [];
-  const onData = (d: Buffer): void => target.write(d);
-  const onEnd = (): void => target.end();
+  const onData = (d: Buffer): void => { target.write(d); };
+  const onEnd = (): void => { target.end(); };
   if (tty) {
     process.stdin.setRawMode(true);
     undo.push(() => process.stdin.setRawMode(false));
@@ -52,7 +52,7 @@ export function attach(target: Attachable, tty: boolean): () => void {
   // On a tty, Ctrl-C arrives as a byte for the pty's line discipline; these come from kill(1)
   // or a pipe's terminal and are passed on to the command instead of ending airlock.
   for (const sig of FORWARDED) {
-    const h = (): void => target.signal(osConstants.signals[sig]);
+    const h = (): void => { target.signal(osConstants.signals[sig]); };
     process.on(sig, h);
     undo.push(() => process.off(sig, h));
   }

@@ -160,7 +160,7 @@ function rlimitsFor(limits: ResolvedLimits, weak: Set<Controller>): Rlimit[] {
 function readInfo(stream: Readable, timeoutMs: number): Promise<{ 'child-pid': number }> {
   return new Promise((resolve, reject) => {
     let text = '';
-    const timer = setTimeout(() => done(new Error('bwrap did not report its child pid in time')), timeoutMs);
+    const timer = setTimeout(() => { done(new Error('bwrap did not report its child pid in time')); }, timeoutMs);
     const onData = (d: Buffer): void => {
       text += d.toString('utf8');
       try {
@@ -172,7 +172,7 @@ function readInfo(stream: Readable, timeoutMs: number): Promise<{ 'child-pid': n
         // incomplete JSON so far
       }
     };
-    const onEnd = (): void => done(new Error('bwrap exited before reporting its child pid'));
+    const onEnd = (): void => { done(new Error('bwrap exited before reporting its child pid')); };
     const done = (err?: Error, v?: { 'child-pid': number }): void => {
       clearTimeout(timer);
       stream.off('data', onData);
@@ -277,8 +277,7 @@ export function createBwrapBackend(options: BwrapBackendOptions = {}): Backend {
               ),
             );
           });
-          proc.once('error', (err) =>
-            reject(new AirlockError('E_BACKEND_FAILED', `could not start bwrap: ${err.message}`, { hint: 'Run `airlock doctor`.', cause: err })),
+          proc.once('error', (err) => { reject(new AirlockError('E_BACKEND_FAILED', `could not start bwrap: ${err.message}`, { hint: 'Run `airlock doctor`.', cause: err })); },
           );
         });
         exitedEarly.catch(() => undefined);
@@ -302,11 +301,11 @@ export function createBwrapBackend(options: BwrapBackendOptions = {}): Backend {
         const closedPromise = new Promise<Error>((resolve) => {
           channelClosed = resolve;
         });
-        const channel = new SupervisorChannel(control, { onClose: (err) => channelClosed(err) });
+        const channel = new SupervisorChannel(control, { onClose: (err) => { channelClosed(err); } });
         blockFd.end(Buffer.from([1]));
         const timeout = new Promise<never>((_, reject) => {
           const t = setTimeout(
-            () => reject(new AirlockError('E_BACKEND_FAILED', `the supervisor did not start within ${STARTUP_TIMEOUT_MS} ms: ${stderrText()}`, { hint: 'Run `airlock doctor`.' })),
+            () => { reject(new AirlockError('E_BACKEND_FAILED', `the supervisor did not start within ${STARTUP_TIMEOUT_MS} ms: ${stderrText()}`, { hint: 'Run `airlock doctor`.' })); },
             STARTUP_TIMEOUT_MS,
           );
           t.unref();
@@ -327,7 +326,7 @@ export function createBwrapBackend(options: BwrapBackendOptions = {}): Backend {
         };
         const rlimits = rlimitsFor(spec.limits, weak);
         const exited = new Promise<Error>((resolve) => {
-          proc.once('exit', () => resolve(new AirlockError('E_SESSION_CLOSED', 'the sandbox exited', { hint: 'Start a new session.' })));
+          proc.once('exit', () => { resolve(new AirlockError('E_SESSION_CLOSED', 'the sandbox exited', { hint: 'Start a new session.' })); });
           void closedPromise.then(resolve);
         });
         let destroyed: Promise<void> | undefined;
@@ -357,7 +356,7 @@ export function createBwrapBackend(options: BwrapBackendOptions = {}): Backend {
               channel.shutdown();
               const gone = proc.exitCode !== null || proc.signalCode !== null;
               if (!gone) {
-                const exitedNow = new Promise<void>((r) => proc.once('exit', () => r()));
+                const exitedNow = new Promise<void>((r) => proc.once('exit', () => { r(); }));
                 const t = setTimeout(() => {
                   // The sandbox's own processes, by pid: pid 1's death ends the namespace.
                   tryKill(innerPid);

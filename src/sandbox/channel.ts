@@ -114,13 +114,12 @@ export class SupervisorChannel {
       }
       for (const f of frames) this.onFrame(f);
     });
-    stream.on('error', (err) => this.fail(err));
-    stream.on('close', () =>
-      this.fail(
+    stream.on('error', (err) => { this.fail(err); });
+    stream.on('close', () => { this.fail(
         new AirlockError('E_SESSION_CLOSED', 'the sandbox closed its control channel', {
           hint: 'The sandbox ended (destroyed, timed out or killed); start a new session.',
         }),
-      ),
+      ); },
     );
   }
 

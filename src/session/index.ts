@@ -351,7 +351,7 @@ export async function createSession(options: SessionOptions): Promise<Session> {
     endedReason = reason;
     resolveEnded(reason);
   };
-  void sandbox.exited.then((err) => end(err));
+  void sandbox.exited.then((err) => { end(err); });
 
   let sessionTimer: NodeJS.Timeout | undefined;
   const destroy = (): Promise<void> => {
@@ -459,8 +459,8 @@ export async function createSession(options: SessionOptions): Promise<Session> {
         out.kept[which] += part.length;
       };
       const { handle, result } = start(argv, opts, {
-        stdout: (c) => keep('stdout', c),
-        stderr: (c) => keep('stderr', c),
+        stdout: (c) => { keep('stdout', c); },
+        stderr: (c) => { keep('stderr', c); },
       });
       if (opts.stdin !== undefined) handle.write(opts.stdin);
       handle.end();
@@ -491,10 +491,10 @@ export async function createSession(options: SessionOptions): Promise<Session> {
         stdout,
         stderr,
         pid: handle.pid,
-        write: (d) => handle.write(d),
-        end: () => handle.end(),
-        kill: (sig = 'SIGTERM') => handle.signal(sig),
-        resize: (c, r) => handle.resize(c, r),
+        write: (d) => { handle.write(d); },
+        end: () => { handle.end(); },
+        kill: (sig = 'SIGTERM') => { handle.signal(sig); },
+        resize: (c, r) => { handle.resize(c, r); },
         wait: () => finished,
       };
     },

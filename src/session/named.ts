@@ -122,13 +122,12 @@ export async function createNamedSession(options: NamedSessionOptions): Promise<
   });
   const reply = await new Promise<{ ok: true; record: SessionRecord } | { ok: false; error: { code: string; message: string; hint: string } }>(
     (resolve, reject) => {
-      child.once('message', (m) => resolve(m as never));
-      child.once('exit', (code) =>
-        reject(
+      child.once('message', (m) => { resolve(m as never); });
+      child.once('exit', (code) => { reject(
           new AirlockError('E_BACKEND_FAILED', `the session host exited with status ${String(code)} before it was ready`, {
             hint: `See ${join(sessionsDir(options.stateDir), id, 'host.log')}.`,
           }),
-        ),
+        ); },
       );
       child.send({ ...sessionOptions, id });
     },
@@ -145,7 +144,7 @@ export async function createNamedSession(options: NamedSessionOptions): Promise<
 /** The session host: run by `airlock __session-host`, receives its options over IPC. */
 export async function runSessionHost(): Promise<void> {
   const opts = await new Promise<Omit<NamedSessionOptions, 'cliPath'> & { id: string }>((resolve) => {
-    process.once('message', (m) => resolve(m as never));
+    process.once('message', (m) => { resolve(m as never); });
   });
   const stateDir = opts.stateDir;
   let server: Server | undefined;
@@ -180,7 +179,7 @@ export async function runSessionHost(): Promise<void> {
     });
     await new Promise<void>((resolve, reject) => {
       server?.once('error', reject);
-      server?.listen(sock, () => resolve());
+      server?.listen(sock, () => { resolve(); });
     });
     process.send?.({ ok: true, record: { ...record } });
     process.disconnect?.();
@@ -277,7 +276,7 @@ function serveConnection(conn: Socket, session: Awaited<ReturnType<typeof create
     conn.on('data', onFrames);
     conn.resume();
     // A client that goes away takes its command with it, as a closed terminal would.
-    conn.on('close', () => p.kill('SIGKILL'));
+    conn.on('close', () => { p.kill('SIGKILL'); });
     const result = await p.wait();
     conn.end(encodeFrame(FrameType.Exit, 0, Buffer.from(JSON.stringify(result))));
   })().catch(() => conn.destroy());
@@ -292,9 +291,8 @@ function connect(stateDir: string, rec: SessionRecord): Promise<Socket> {
     );
   }
   return new Promise((resolve, reject) => {
-    const s = createConnection(socketPath(stateDir, rec.id), () => resolve(s));
-    s.once('error', (err) =>
-      reject(new AirlockError('E_SESSION_CLOSED', `cannot reach session ${rec.name}: ${err.message}`, { hint: 'Its host process may have died; check `airlock session ls`.', cause: err })),
+    const s = createConnection(socketPath(stateDir, rec.id), () => { resolve(s); });
+    s.once('error', (err) => { reject(new AirlockError('E_SESSION_CLOSED', `cannot reach session ${rec.name}: ${err.message}`, { hint: 'Its host process may have died; check `airlock session ls`.', cause: err })); },
     );
   });
 }
@@ -331,16 +329,15 @@ export async function execInSession(stateDir: string, rec: SessionRecord, req: O
         }
       }
     });
-    conn.on('close', () =>
-      reject(new AirlockError('E_SESSION_CLOSED', `session ${rec.name} closed the connection`, { hint: 'Check `airlock session ls`.' })),
+    conn.on('close', () => { reject(new AirlockError('E_SESSION_CLOSED', `session ${rec.name} closed the connection`, { hint: 'Check `airlock session ls`.' })); },
     );
   });
   const send = (buf: Buffer): void => {
     if (!conn.destroyed) conn.write(buf);
   };
   return {
-    write: (data) => send(encodeFrame(FrameType.Stdin, 0, data)),
-    end: () => send(encodeFrame(FrameType.StdinEof, 0)),
+    write: (data) => { send(encodeFrame(FrameType.Stdin, 0, data)); },
+    end: () => { send(encodeFrame(FrameType.StdinEof, 0)); },
     signal: (signo) => {
       const b = Buffer.alloc(4);
       b.writeUInt32LE(signo);
@@ -367,7 +364,7 @@ export async function stopSession(stateDir: string, rec: SessionRecord): Promise
   conn.write(`${JSON.stringify({ op: 'stop' })}\n`);
   await new Promise<void>((resolve) => {
     conn.on('data', () => undefined);
-    conn.on('close', () => resolve());
+    conn.on('close', () => { resolve(); });
   });
   // The host exits right after replying; wait for it so `ls` afterwards is exact.
   for (let i = 0; i < 200 && sessionOwnerAlive(stateDir, rec.id); i++) await new Promise((r) => setTimeout(r, 10));

@@ -31,7 +31,7 @@ async function airlock(args: string[], opts: { input?: string; env?: Record<stri
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.stdin.end(opts.input ?? '');
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    child.on('close', (code) => { resolve({ code: code ?? -1, stdout, stderr }); });
   });
 }
 
@@ -117,7 +117,7 @@ describe('airlock run', () => {
       env: { PATH: process.env['PATH'] ?? '', AIRLOCK_HOME: home },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+    await new Promise<void>((resolve) => child.stdout.once('data', () => { resolve(); }));
     const findOrphans = (): number[] =>
       readdirSync('/proc')
         .filter((d) => /^\d+$/.test(d))

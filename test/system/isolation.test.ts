@@ -319,20 +319,20 @@ describe('network', () => {
       reached = true;
       c.end('hello');
     });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => { r(); }));
     const addr = server.address();
     port = typeof addr === 'object' && addr !== null ? addr.port : 0;
     abstractServer = createNetServer((c) => {
       reached = true;
       c.end();
     });
-    await new Promise<void>((r) => abstractServer.listen(`\0${abstractName}`, () => r()));
+    await new Promise<void>((r) => abstractServer.listen(`\0${abstractName}`, () => { r(); }));
     sockDir = tempDir('sock');
     pathServer = createNetServer((c) => {
       reached = true;
       c.end();
     });
-    await new Promise<void>((r) => pathServer.listen(join(sockDir, 'host.sock'), () => r()));
+    await new Promise<void>((r) => pathServer.listen(join(sockDir, 'host.sock'), () => { r(); }));
   });
 
   afterAll(() => {

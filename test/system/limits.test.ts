@@ -8,7 +8,7 @@ import { cleanupTemp, tempDir } from '../helpers/index.js';
 
 const stateDir = tempDir('state');
 
-afterAll(() => cleanupTemp());
+afterAll(() => { cleanupTemp(); });
 
 describe('limits', () => {
   it('sandbox.pids-limit: a fork bomb is stopped and the session survives', async () => {
@@ -103,7 +103,7 @@ describe('exec streams', () => {
     try {
       const p = s.spawn(['/bin/sh', '-c', 'echo first; sleep 1; echo second']);
       const first = await new Promise<number>((resolve) => {
-        p.stdout.once('data', () => resolve(Date.now()));
+        p.stdout.once('data', () => { resolve(Date.now()); });
       });
       const r = await p.wait();
       expect(r.exitCode).toBe(0);
@@ -136,7 +136,7 @@ describe('exec streams', () => {
     const s = await createSession({ workspace: tempDir('ws'), stateDir });
     try {
       const rs = await Promise.all(Array.from({ length: 40 }, (_, i) => s.exec(['/bin/sh', '-c', `echo ${i}`])));
-      rs.forEach((r, i) => expect(r.stdout).toBe(`${i}\n`));
+      rs.forEach((r, i) => { expect(r.stdout).toBe(`${i}\n`); });
     } finally {
       await s.destroy();
     }

@@ -4,7 +4,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { detectCgroups } from '../../src/sandbox/index.js';
 import { cleanupTemp, tempDir } from '../helpers/index.js';
 
-afterAll(() => cleanupTemp());
+afterAll(() => { cleanupTemp(); });
 
 function fakeProc(cgroup: string, mountinfo: string): string {
   const d = tempDir('proc');

@@ -4,7 +4,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { listTemplates, loadTemplateFile, resolveTemplate } from '../../src/sandbox/index.js';
 import { cleanupTemp, tempDir } from '../helpers/index.js';
 
-afterAll(() => cleanupTemp());
+afterAll(() => { cleanupTemp(); });
 
 function write(yaml: string): string {
   const f = join(tempDir('tpl'), 't.yaml');

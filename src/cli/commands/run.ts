@@ -33,7 +33,7 @@ export function register(program: Command, setExit: (code: number) => void): voi
       proc.stdout.pipe(process.stdout, { end: false });
       proc.stderr.pipe(process.stderr, { end: false });
       const detach = attach(
-        { write: (d) => proc.write(d), end: () => proc.end(), signal: (s) => proc.kill(s), resize: (c, r) => proc.resize(c, r) },
+        { write: (d) => { proc.write(d); }, end: () => { proc.end(); }, signal: (s) => { proc.kill(s); }, resize: (c, r) => { proc.resize(c, r); } },
         tty,
       );
       const ended = session.ended.then((reason) => {
