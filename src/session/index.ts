@@ -24,11 +24,13 @@ import {
   type SandboxLayers,
   type Template,
 } from '../sandbox/index.js';
+import { listDirectory, readFile, search, writeFile, type DirEntry, type RawRunner, type SearchHit } from './files.js';
 import { resolveLimits, type LimitsInput } from './limits.js';
 import { resolveStateDir } from './state.js';
 
 export { resolveLimits, parseDuration, parseSize, DEFAULT_LIMITS, type LimitsInput } from './limits.js';
 export { resolveStateDir } from './state.js';
+export { sandboxPath, type DirEntry, type SearchHit } from './files.js';
 
 /** Options for {@link createSession}. */
 export interface SessionOptions {
@@ -130,6 +132,14 @@ export interface Session {
   readonly ended: Promise<Error>;
   /** Peak memory of the sandbox, bytes, when measured. */
   memoryPeak(): number | undefined;
+  /** Reads a file as the sandbox sees it (relative paths are under /workspace). */
+  readFile(path: string, options?: { maxBytes?: number }): Promise<{ content: Buffer; truncated: boolean }>;
+  /** Writes a file inside the sandbox, atomically. */
+  writeFile(path: string, content: string | Buffer): Promise<void>;
+  /** Lists a directory as the sandbox sees it. */
+  listDirectory(path: string): Promise<DirEntry[]>;
+  /** Searches files under a directory (default /workspace) for a string or regex. */
+  search(pattern: string, options?: { path?: string; regex?: boolean; maxResults?: number }): Promise<SearchHit[]>;
   /** Kills everything in the sandbox and removes its host state. Idempotent. */
   destroy(): Promise<void>;
 }
@@ -428,6 +438,21 @@ export async function createSession(options: SessionOptions): Promise<Session> {
     return { handle, result };
   };
 
+  const runner: RawRunner = {
+    async runRaw(argv, stdin) {
+      const out: Buffer[] = [];
+      const err: Buffer[] = [];
+      const { handle, result } = start(argv, {}, {
+        stdout: (c) => out.push(Buffer.from(c)),
+        stderr: (c) => err.push(Buffer.from(c)),
+      });
+      if (stdin !== undefined) handle.write(stdin);
+      handle.end();
+      const r = await result;
+      return { exitCode: r.exitCode, signal: r.signal, stdout: Buffer.concat(out), stderr: Buffer.concat(err) };
+    },
+  };
+
   const session: Session = {
     id,
     name: options.name,
@@ -440,6 +465,10 @@ export async function createSession(options: SessionOptions): Promise<Session> {
     ended,
     memoryPeak: () => sandbox.memoryPeak(),
     destroy,
+    readFile: (path, o) => readFile(runner, path, o?.maxBytes),
+    writeFile: (path, content) => writeFile(runner, path, content),
+    listDirectory: (path) => listDirectory(runner, path),
+    search: (pattern, o) => search(runner, pattern, o),
 
     async exec(argv, opts = {}): Promise<BufferedExecResult> {
       const max = opts.maxOutputBytes ?? 16 * 1024 * 1024;
