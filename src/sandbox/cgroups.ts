@@ -153,6 +153,24 @@ export interface SessionCgroup {
 
 const PREFIX = 'airlock-';
 
+/**
+ * Session groups are named after the owning host process as well as the session, so that
+ * any airlock process (whatever its state directory) can tell debris from a live session's
+ * group that is still empty because its sandbox has not been moved in yet.
+ */
+function groupName(sessionId: string): string {
+  return `${PREFIX}${process.pid}-${sessionId}`;
+}
+
+function ownerAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return isErrnoException(err) && err.code === 'EPERM';
+  }
+}
+
 function write(file: string, value: string): void {
   try {
     writeFileSync(file, value);
@@ -201,7 +219,7 @@ export function createSessionCgroup(sessionId: string, limits: CgroupLimits, inf
   for (const c of needed) {
     const site = info.sites[c];
     if (site === undefined) continue;
-    const dir = join(site.parent, `${PREFIX}${sessionId}`);
+    const dir = join(site.parent, groupName(sessionId));
     const entry = dirs.get(dir) ?? { version: site.version, controllers: [] };
     entry.controllers.push(c);
     dirs.set(dir, entry);
@@ -314,10 +332,11 @@ async function killAndRemove(dir: string): Promise<void> {
 }
 
 /**
- * Removes empty airlock-* groups left by sessions whose host process was killed (SIGKILL
- * leaves no chance to clean up). Groups that still hold processes are left alone.
+ * Removes empty airlock-* groups left by airlock processes that were killed (SIGKILL leaves
+ * no chance to clean up). A group is debris only when the process named in it is gone and
+ * it holds no process; anything else is left alone.
  */
-export function sweepStaleCgroups(info: CgroupInfo, isLive: (sessionId: string) => boolean): number {
+export function sweepStaleCgroups(info: CgroupInfo): number {
   let removed = 0;
   const parents = new Set(Object.values(info.sites).map((s) => s.parent));
   for (const parent of parents) {
@@ -328,8 +347,8 @@ export function sweepStaleCgroups(info: CgroupInfo, isLive: (sessionId: string) 
       continue;
     }
     for (const e of entries) {
-      if (!e.startsWith(PREFIX) || e === `${PREFIX}host`) continue;
-      if (isLive(e.slice(PREFIX.length))) continue;
+      const m = /^airlock-(\d+)-s[0-9a-f]+$/.exec(e);
+      if (m === null || ownerAlive(Number(m[1]))) continue;
       const dir = join(parent, e);
       if (pidsIn(dir).length === 0 && removeQuietly(dir)) removed++;
     }

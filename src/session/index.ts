@@ -263,7 +263,7 @@ export function sessionOwnerAlive(stateDir: string, id: string): boolean {
  */
 export function sweepStaleSessions(stateDir: string): void {
   const sessionsDir = join(stateDir, 'sessions');
-  sweepStaleCgroups(detectCgroups(), (id) => sessionOwnerAlive(stateDir, id));
+  sweepStaleCgroups(detectCgroups());
   let ids: string[];
   try {
     ids = readdirSync(sessionsDir);

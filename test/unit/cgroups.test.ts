@@ -46,3 +46,20 @@ describe('cgroup detection', () => {
     expect(info.problems.memory).toMatch(/no cgroup filesystem/);
   });
 });
+
+describe('stale group sweep', () => {
+  it('sandbox.cleanup: removes only empty groups whose owner process is gone', async () => {
+    const { sweepStaleCgroups } = await import('../../src/sandbox/index.js');
+    const parent = tempDir('cgsweep');
+    // A pid that is certainly dead: a child we started and reaped.
+    const { spawnSync } = await import('node:child_process');
+    const dead = spawnSync('true').pid ?? 999_999;
+    for (const name of [`airlock-${process.pid}-s0123456789ab`, `airlock-${dead}-s0123456789ab`, 'airlock-host', 'other']) {
+      mkdirSync(join(parent, name));
+    }
+    const removed = sweepStaleCgroups({ sites: { memory: { controller: 'memory', version: 1, parent } }, problems: {} });
+    expect(removed).toBe(1);
+    const { readdirSync } = await import('node:fs');
+    expect(readdirSync(parent).sort()).toEqual([`airlock-${process.pid}-s0123456789ab`, 'airlock-host', 'other']);
+  });
+});
