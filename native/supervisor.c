@@ -10,7 +10,9 @@
  * test/unit/protocol.test.ts checks this file's constants against it.
  *
  * Duties:
- *   - read exec requests from the control socket (fd 3, a socketpair the host made);
+ *   - read exec requests from the control socket (fd 3, a socketpair the host made; a
+ *     runtime that passes only stdio, such as runsc, hands it in as fd 1: `--control-fd 1`);
+ *   - load the host-built seccomp program when the runtime cannot (`--seccomp FILE`);
  *   - run each in its own session and process group, with pipes or a fresh pty;
  *   - stream stdout/stderr, feed stdin, forward signals and window sizes;
  *   - reap every child, including orphans re-parented to pid 1;
@@ -19,8 +21,11 @@
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -347,7 +352,9 @@ static void child_exec(struct exec_req *r, int in_r, int out_w, int err_w, const
   for (int s = 1; s < NSIG; s++) signal(s, SIG_DFL);
   setsid();
   if (slave) {
-    int sfd = open(slave, O_RDWR);
+    /* O_NOCTTY, then TIOCSCTTY: Linux would also take the terminal on a plain open, but gVisor
+     * does too and then refuses the ioctl (EINVAL) as "already has one"; this order works on both. */
+    int sfd = open(slave, O_RDWR | O_NOCTTY);
     if (sfd < 0) goto fail;
     if (ioctl(sfd, TIOCSCTTY, 0) < 0) goto fail;
     if (r->cols && r->rows) {
@@ -641,14 +648,78 @@ static void pump_conn(struct conn *c, short ra, short rb) {
   if (c->a_eof && c->b_eof && buf_pending(&c->a2b) == 0 && buf_pending(&c->b2a) == 0) close_conn(c);
 }
 
+/* Closes every fd above 3. close_range first; kernels (and gVisor's Sentry) without it get a walk
+ * of /proc/self/fd, because a blind loop to 65536 costs seconds where each syscall is trapped. */
+static void close_extra_fds(void) {
+  if (syscall(SYS_close_range, 4, ~0U, 0) == 0) return;
+  DIR *d = opendir("/proc/self/fd");
+  if (d) {
+    int fds[256], n = 0, self = dirfd(d);
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL && n < 256) {
+      int fd = atoi(de->d_name);
+      if (de->d_name[0] >= '0' && de->d_name[0] <= '9' && fd > CONTROL_FD && fd != self) fds[n++] = fd;
+    }
+    closedir(d);
+    for (int i = 0; i < n; i++) close(fds[i]);
+    if (n < 256) return;
+  }
+  struct rlimit rl;
+  int max = 65536;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)max) max = (int)rl.rlim_cur;
+  for (int fd = CONTROL_FD + 1; fd < max; fd++) close(fd);
+}
+
+/* Installs the host-built seccomp filter (a struct sock_filter array in a file). bwrap loads the
+ * same program before exec'ing us; runtimes that cannot (runsc on gVisor) have us load it. */
+static void load_seccomp(const char *path) {
+  static struct sock_filter prog[4096];
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) die("open seccomp filter");
+  size_t len = 0;
+  for (;;) {
+    ssize_t n = read(fd, (char *)prog + len, sizeof prog - len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) die("read seccomp filter");
+    if (n == 0) break;
+    len += (size_t)n;
+    if (len == sizeof prog) { errno = EFBIG; die("seccomp filter"); }
+  }
+  close(fd);
+  if (len == 0 || len % sizeof prog[0] != 0) { errno = EINVAL; die("seccomp filter"); }
+  struct sock_fprog fprog = {.len = (unsigned short)(len / sizeof prog[0]), .filter = prog};
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) die("no_new_privs");
+  if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &fprog) < 0) die("install seccomp filter");
+}
+
 int main(int argc, char **argv) {
   /* Whatever else bwrap or the host left open (seccomp, info and block fds) is not ours to keep. */
-  if (syscall(SYS_close_range, 4, ~0U, 0) < 0)
-    for (int fd = 4; fd < 65536; fd++) close(fd);
+  close_extra_fds();
+  int control_from = CONTROL_FD;
+  const char *seccomp_file = NULL;
+  /* Two passes: the control socket must sit on fd 3 before a bridge's listening socket could
+   * take that number (it is free when the control socket arrives as a stdio fd). */
   for (int i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "--bridge") == 0 && i + 1 < argc) add_bridge(argv[++i]);
+    if (strcmp(argv[i], "--bridge") == 0 && i + 1 < argc) i++;
+    else if (strcmp(argv[i], "--control-fd") == 0 && i + 1 < argc) control_from = atoi(argv[++i]);
+    else if (strcmp(argv[i], "--seccomp") == 0 && i + 1 < argc) seccomp_file = argv[++i];
     else if (strcmp(argv[i], "--version") == 0) { printf("airlock-supervisor protocol %d\n", PROTOCOL_VERSION); return 0; }
     else { dprintf(2, "airlock-supervisor: unknown argument %s\n", argv[i]); return 64; }
+  }
+  if (control_from != CONTROL_FD) {
+    /* A runtime that passes only stdio (runsc) hands the socket in as one of fds 0-2: move it to
+     * fd 3 and put /dev/null where it was, so no command can inherit it. */
+    if (control_from < 0 || control_from > 2) {
+      dprintf(2, "airlock-supervisor: --control-fd must be 0, 1 or 2\n");
+      return 64;
+    }
+    if (dup2(control_from, CONTROL_FD) < 0) die("dup2 control socket");
+    int nul = open("/dev/null", O_RDWR);
+    if (nul < 0) die("open /dev/null");
+    if (nul != control_from) {
+      if (dup2(nul, control_from) < 0) die("dup2 /dev/null");
+      close(nul);
+    }
   }
   if (fcntl(CONTROL_FD, F_GETFD) < 0) {
     dprintf(2, "airlock-supervisor: no control socket on fd 3; it is started by airlock only\n");
@@ -658,6 +729,7 @@ int main(int argc, char **argv) {
   /* fds 0-2 must be taken, or a pipe could land there and lose its close-on-exec. */
   for (int fd = 0; fd < 3; fd++)
     if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) != fd) die("open /dev/null");
+  for (int i = 1; i < argc; i++) if (strcmp(argv[i], "--bridge") == 0 && i + 1 < argc) add_bridge(argv[++i]);
   /* Not dumpable: no process in the sandbox can ptrace us or pidfd_getfd our control socket. */
   prctl(PR_SET_DUMPABLE, 0);
   signal(SIGPIPE, SIG_IGN);
@@ -669,6 +741,9 @@ int main(int argc, char **argv) {
   if (sig_fd < 0) die("signalfd");
   for (int i = 0; i < MAX_EXECS; i++) execs[i].in_fd = execs[i].out_fd = execs[i].err_fd = -1;
   for (int i = 0; i < MAX_CONNS; i++) conns[i].a = conns[i].b = -1;
+  /* Last, once our own set-up (sockets, signalfd) is done: from here on we and every command run
+   * under the filter. */
+  if (seccomp_file) load_seccomp(seccomp_file);
 
   unsigned char ready[8];
   put_u32(ready, PROTOCOL_VERSION);

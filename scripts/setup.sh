@@ -3,13 +3,14 @@
 #   bash scripts/setup.sh            # as root, or as a user with sudo
 # System packages: bubblewrap (the sandbox), gcc + libc6-dev (the static in-sandbox
 # supervisor), python3/make/g++ (native npm modules), and the tools the test suite and
-# benchmarks drive inside sandboxes (curl, git, procps, socat, ripgrep, util-linux).
+# benchmarks drive inside sandboxes (curl, git, procps, socat, ripgrep, util-linux), and
+# Chromium for the approval page tests (driven by playwright-core, never downloaded).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_pkgs=()
 want() { dpkg -s "$1" >/dev/null 2>&1 || need_pkgs+=("$1"); }
-for p in bubblewrap gcc libc6-dev make g++ python3 curl git procps socat ripgrep util-linux ca-certificates; do want "$p"; done
+for p in bubblewrap gcc libc6-dev make g++ python3 curl git procps socat ripgrep util-linux ca-certificates chromium; do want "$p"; done
 
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   SUDO=""

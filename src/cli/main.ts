@@ -8,6 +8,8 @@ import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { register as registerApprovals } from './commands/approvals.js';
+import { register as registerAudit } from './commands/audit.js';
 import { register as registerDoctor } from './commands/doctor.js';
 import { register as registerRun } from './commands/run.js';
 import { register as registerSession } from './commands/session.js';
@@ -37,6 +39,8 @@ async function main(argv: string[]): Promise<number> {
   registerRun(program, setExit);
   registerSession(program, setExit);
   registerDoctor(program, setExit);
+  registerAudit(program, setExit);
+  registerApprovals(program, setExit);
 
   const json = argv.includes('--json');
   try {

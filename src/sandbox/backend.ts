@@ -103,6 +103,8 @@ export interface Sandbox {
 /** One check `airlock doctor` reports. */
 export interface BackendCheck {
   name: string;
+  /** The backend the check is about, when it is about one other than the default (bwrap). */
+  backend?: BackendName;
   ok: boolean;
   detail: string;
   /** What to install or change when not ok. */

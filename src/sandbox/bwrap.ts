@@ -5,56 +5,30 @@
  * no_new_privs; a new session; and death with the host process.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import {
-  accessSync,
-  constants as fsConstants,
-  existsSync,
-  lstatSync,
-  mkdirSync,
-  readlinkSync,
-  writeFileSync,
-} from 'node:fs';
-import { dirname, join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Duplex, Readable, Writable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import { AirlockError } from '../errors/index.js';
-import type {
-  Backend,
-  BackendCheck,
-  ResolvedLimits,
-  Sandbox,
-  SandboxExecRequest,
-  SandboxLayers,
-  SandboxSpec,
-} from './backend.js';
-import { createSessionCgroup, detectCgroups, type CgroupInfo, type Controller, type SessionCgroup } from './cgroups.js';
+import type { Backend, BackendCheck, Sandbox, SandboxExecRequest, SandboxLayers, SandboxSpec } from './backend.js';
+import { createSessionCgroup, detectCgroups, type CgroupInfo, type SessionCgroup } from './cgroups.js';
 import { SupervisorChannel, type ExecHandle, type OutputSink } from './channel.js';
-import { RLIMIT, type Rlimit } from './protocol.js';
+import {
+  SANDBOX_UID,
+  STARTUP_TIMEOUT_MS,
+  SUPERVISOR_IN_SANDBOX,
+  findExecutable,
+  generatedEtc,
+  keepTail,
+  rlimitsFor,
+  supervisorPath,
+  templateEntries,
+  tryKill,
+  weakControllers,
+} from './common.js';
 import { buildSeccompFilter, type SeccompFilter } from './seccomp.js';
 
-/** The uid/gid commands run as inside the sandbox. */
-export const SANDBOX_UID = 1000;
-/** Where the supervisor binary appears inside the sandbox. */
-const SUPERVISOR_IN_SANDBOX = '/run/airlock/supervisor';
-const STARTUP_TIMEOUT_MS = 10_000;
-
-/** Path of the built supervisor in this package. */
-export function supervisorPath(): string {
-  return join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'native', 'build', 'airlock-supervisor');
-}
-
-function findExecutable(name: string): string | undefined {
-  for (const dir of ['/usr/bin', '/bin', '/usr/local/bin', '/usr/sbin']) {
-    const p = join(dir, name);
-    try {
-      accessSync(p, fsConstants.X_OK);
-      return p;
-    } catch {
-      // keep looking
-    }
-  }
-  return undefined;
-}
+// Kept here for the public face (index.ts) and callers that imported them from this module.
+export { SANDBOX_UID, supervisorPath } from './common.js';
 
 /** Options for {@link createBwrapBackend}. */
 export interface BwrapBackendOptions {
@@ -65,28 +39,6 @@ export interface BwrapBackendOptions {
 }
 
 const NAMESPACES = ['user', 'mount', 'pid', 'ipc', 'uts', 'cgroup', 'net'];
-
-function generatedEtc(dir: string, hostname: string): Record<string, string> {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const files: Record<string, string> = {
-    passwd:
-      'root:x:0:0:root:/root:/usr/sbin/nologin\n' +
-      `agent:x:${SANDBOX_UID}:${SANDBOX_UID}:Airlock agent:/home/agent:/bin/bash\n` +
-      'nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n',
-    group: `root:x:0:\nagent:x:${SANDBOX_UID}:\nnogroup:x:65534:\n`,
-    hosts: `127.0.0.1\tlocalhost ${hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n`,
-    hostname: `${hostname}\n`,
-    // No resolver: the sandbox has no route to one. Names are resolved by the egress proxy.
-    'resolv.conf': '# Airlock: no DNS inside the sandbox; network access goes through the HTTP proxy.\n',
-  };
-  const out: Record<string, string> = {};
-  for (const [name, content] of Object.entries(files)) {
-    const p = join(dir, name);
-    writeFileSync(p, content, { mode: 0o644 });
-    out[`/etc/${name}`] = p;
-  }
-  return out;
-}
 
 /** Builds bwrap's argument list. Exported for unit tests of the argv (no I/O besides lstat). */
 export function bwrapArgs(
@@ -115,19 +67,10 @@ export function bwrapArgs(
     '--info-fd', String(fds.info),
     '--block-fd', String(fds.block),
   ];
-  for (const m of spec.template.mounts) {
-    let st;
-    try {
-      st = lstatSync(m.src);
-    } catch {
-      if (m.optional) continue;
-      throw new AirlockError('E_TEMPLATE_INVALID', `template "${spec.template.name}" binds ${m.src}, which does not exist on this host`, {
-        hint: `Mark the mount optional: true in ${spec.template.file}, or choose another template.`,
-      });
-    }
+  for (const e of templateEntries(spec)) {
     // Reproduce a symlink (merged /usr: /bin -> usr/bin) rather than binding its target twice.
-    if (st.isSymbolicLink()) a.push('--symlink', readlinkSync(m.src), m.dest);
-    else a.push('--ro-bind', m.src, m.dest);
+    if (e.kind === 'symlink') a.push('--symlink', e.target, e.dest);
+    else a.push('--ro-bind', e.src, e.dest);
   }
   for (const [dest, src] of Object.entries(etcFiles)) a.push('--ro-bind', src, dest);
   a.push('--proc', '/proc', '--dev', '/dev');
@@ -143,18 +86,6 @@ export function bwrapArgs(
   a.push(SUPERVISOR_IN_SANDBOX);
   for (const br of spec.bridges) a.push('--bridge', `${br.port}=${br.socketPath}`);
   return a;
-}
-
-function rlimitsFor(limits: ResolvedLimits, weak: Set<Controller>): Rlimit[] {
-  const big = (n: number): bigint => BigInt(Math.floor(n));
-  const out: Rlimit[] = [
-    { resource: RLIMIT.FSIZE, soft: big(limits.fileSizeBytes), hard: big(limits.fileSizeBytes) },
-    { resource: RLIMIT.NOFILE, soft: big(limits.openFiles), hard: big(limits.openFiles) },
-    { resource: RLIMIT.CORE, soft: 0n, hard: 0n },
-  ];
-  if (weak.has('memory')) out.push({ resource: RLIMIT.AS, soft: big(limits.memoryBytes), hard: big(limits.memoryBytes) });
-  if (weak.has('pids')) out.push({ resource: RLIMIT.NPROC, soft: big(limits.pids), hard: big(limits.pids) });
-  return out;
 }
 
 function readInfo(stream: Readable, timeoutMs: number): Promise<{ 'child-pid': number }> {
@@ -217,28 +148,11 @@ export function createBwrapBackend(options: BwrapBackendOptions = {}): Backend {
       }
       const filter = (seccomp ??= buildSeccompFilter());
       cgroupInfo ??= detectCgroups();
-      const wanted: Partial<Record<Controller, number | undefined>> = {
-        memory: spec.limits.memoryBytes,
-        pids: spec.limits.pids,
-        cpu: spec.limits.cpus,
-      };
-      const weak = new Set<Controller>();
-      for (const [c, v] of Object.entries(wanted) as [Controller, number | undefined][]) {
-        if (v === undefined || cgroupInfo.sites[c] !== undefined) continue;
-        if (spec.limits.weakLimits === 'refuse' || c === 'cpu') {
-          throw new AirlockError(
-            'E_LIMIT_UNENFORCEABLE',
-            `no cgroup layer can enforce the ${c} limit here: ${cgroupInfo.problems[c] ?? 'unavailable'}`,
-            {
-              hint:
-                c === 'cpu'
-                  ? 'Drop --cpus, or run airlock where the cpu controller is delegated (cgroup v2: systemd-run --user -p Delegate=yes).'
-                  : 'Delegate cgroup controllers to airlock (cgroup v2: systemd-run --user --scope -p Delegate=yes airlock …), or accept per-process rlimits with --weak-limits rlimit.',
-            },
-          );
-        }
-        weak.add(c);
-      }
+      const weak = weakControllers(
+        { memory: spec.limits.memoryBytes, pids: spec.limits.pids, cpu: spec.limits.cpus },
+        spec.limits.weakLimits,
+        cgroupInfo,
+      );
       const cgroup: SessionCgroup = createSessionCgroup(
         spec.sessionId,
         {
@@ -261,12 +175,7 @@ export function createBwrapBackend(options: BwrapBackendOptions = {}): Backend {
           env: {},
         });
         const proc = child;
-        const stderrTail: Buffer[] = [];
-        proc.stderr?.on('data', (d: Buffer) => {
-          stderrTail.push(d);
-          if (stderrTail.length > 32) stderrTail.shift();
-        });
-        const stderrText = (): string => Buffer.concat(stderrTail).toString('utf8').trim();
+        const stderrText = keepTail(proc.stderr);
         const exitedEarly = new Promise<never>((_, reject) => {
           proc.once('exit', (code, signal) => {
             reject(
@@ -378,15 +287,6 @@ export function createBwrapBackend(options: BwrapBackendOptions = {}): Backend {
       }
     },
   };
-}
-
-function tryKill(pid: number | undefined): void {
-  if (pid === undefined) return;
-  try {
-    process.kill(pid, 'SIGKILL');
-  } catch {
-    // already gone
-  }
 }
 
 function checkBwrap(bwrap: string | undefined, supervisor: string): BackendCheck[] {

@@ -1,10 +1,11 @@
 /**
  * Machine diagnosis for `airlock doctor`: kernel, user namespaces, bwrap, seccomp,
- * cgroups and the supervisor, with what to install or change for each problem.
+ * cgroups and the supervisor, with what to install or change for each problem; then the
+ * optional gVisor backend (runsc, its platform, a real probe), which does not decide `ok`.
  */
 import { readFileSync } from 'node:fs';
 import { release } from 'node:os';
-import type { BackendCheck } from './backend.js';
+import type { BackendCheck, BackendName } from './backend.js';
 import { createBwrapBackend } from './bwrap.js';
 import { detectCgroups } from './cgroups.js';
 import { buildSeccompFilter } from './seccomp.js';
@@ -14,6 +15,8 @@ import { listTemplates } from './templates.js';
 export interface DoctorReport {
   /** True when the default backend can start a sandbox here. */
   ok: boolean;
+  /** Per optional backend, whether it can start a sandbox here (its checks carry `backend`). */
+  backends: Partial<Record<BackendName, boolean>>;
   checks: BackendCheck[];
   limits: Record<string, string>;
   templates: string[];
@@ -91,7 +94,13 @@ export async function diagnose(stateDir?: string): Promise<DoctorReport> {
           fix: 'Delegate the memory and pids controllers to airlock (cgroup v2: run it under `systemd-run --user --scope -p Delegate=yes`), or accept per-process rlimits with --weak-limits rlimit.',
         }),
   });
+  // gVisor is optional: its checks are reported, but only the default backend's decide `ok`.
+  // Loaded on demand, like the backend itself, so that doctor's callers do not pay for it.
+  const { createGvisorBackend } = await import('./gvisor.js');
+  const gvisor = await createGvisorBackend().check();
+  checks.push(...gvisor);
   const templates = listTemplates(stateDir);
-  const ok = checks.every((c) => c.ok);
-  return { ok, checks, limits, templates };
+  const ok = checks.filter((c) => c.backend === undefined).every((c) => c.ok);
+  const backends: Partial<Record<BackendName, boolean>> = { gvisor: gvisor.every((c) => c.ok || c.name === 'gvisor compat') };
+  return { ok, backends, checks, limits, templates };
 }

@@ -2,7 +2,7 @@
  * Sessions: one live sandbox each, started once, running many commands through its
  * supervisor. This is the lifecycle every face (CLI, SDK, MCP, HTTP) speaks to.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, realpathSync, rmSync, statSync, writeFileSync, readFileSync, readdirSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, relative, isAbsolute, posix } from 'node:path';
@@ -11,6 +11,7 @@ import { AirlockError, isErrnoException } from '../errors/index.js';
 import {
   createBwrapBackend,
   detectCgroups,
+  loadGvisorBackend,
   resolveTemplate,
   sweepStaleCgroups,
   type Backend,
@@ -24,6 +25,9 @@ import {
   type SandboxLayers,
   type Template,
 } from '../sandbox/index.js';
+import { attachAudit, type AuditAttachment } from '../audit/index.js';
+import { createEvent, createEventChannel, type EventChannel } from '../events/index.js';
+import { createRedactor } from '../redact/index.js';
 import { listDirectory, readFile, search, writeFile, type DirEntry, type RawRunner, type SearchHit } from './files.js';
 import { resolveLimits, type LimitsInput } from './limits.js';
 import { resolveStateDir } from './state.js';
@@ -56,6 +60,10 @@ export interface SessionOptions {
   extraBinds?: readonly ExtraBind[];
   /** Loopback ports inside spliced to host unix sockets. */
   bridges?: readonly Bridge[];
+  /** Record every action in the hash-chained audit log under the state directory (default true). */
+  audit?: boolean;
+  /** Secret values the session knows, redacted from every record and output excerpt. */
+  secrets?: readonly string[];
 }
 
 /** Options for one command. */
@@ -132,6 +140,8 @@ export interface Session {
   readonly ended: Promise<Error>;
   /** Peak memory of the sandbox, bytes, when measured. */
   memoryPeak(): number | undefined;
+  /** The session's event channel (exec, policy, approvals, network); the audit log subscribes to it. */
+  readonly events: EventChannel;
   /** Reads a file as the sandbox sees it (relative paths are under /workspace). */
   readFile(path: string, options?: { maxBytes?: number }): Promise<{ content: Buffer; truncated: boolean }>;
   /** Writes a file inside the sandbox, atomically. */
@@ -145,6 +155,8 @@ export interface Session {
 }
 
 const SANDBOX_HOME = '/home/agent';
+/** Output kept in an exec.finished record for a reviewer (redacted before it is written). */
+const EXCERPT_BYTES = 2048;
 const WORKSPACE = '/workspace';
 
 /** Directories a workspace may never be, nor contain: binding them would hand the agent the host. */
@@ -220,11 +232,15 @@ function checkEnv(what: string, env: Readonly<Record<string, string>> | undefine
   }
 }
 
-function backendFor(name: BackendName): Backend {
+async function backendFor(name: BackendName): Promise<Backend> {
   switch (name) {
     case 'bwrap':
       return createBwrapBackend();
-    case 'gvisor':
+    case 'gvisor': {
+      // Loaded only when chosen: the default path never reads the gVisor module.
+      const createGvisorBackend = await loadGvisorBackend();
+      return createGvisorBackend();
+    }
     case 'docker':
     case 'kubernetes':
       throw new AirlockError('E_BACKEND_UNAVAILABLE', `the ${name} backend is not available in this version of airlock`, {
@@ -299,7 +315,7 @@ export async function createSession(options: SessionOptions): Promise<Session> {
   const workspace = validateWorkspace(options.workspace, stateDir);
   const template = resolveTemplate(options.template ?? 'host', stateDir);
   const backendName = options.backend ?? 'bwrap';
-  const backend = backendFor(backendName);
+  const backend = await backendFor(backendName);
   const id = options.id ?? newSessionId();
   if (!/^s[0-9a-f]{12}$/.test(id)) {
     throw new AirlockError('E_USAGE', `session id ${JSON.stringify(id)} is malformed`, { hint: 'Let airlock generate ids.' });
@@ -349,6 +365,29 @@ export async function createSession(options: SessionOptions): Promise<Session> {
     ...options.env,
   };
 
+  const events = createEventChannel();
+  const redactor = createRedactor({ secrets: [...(options.secrets ?? [])] });
+  let audit: AuditAttachment | undefined;
+  if (options.audit !== false) {
+    audit = attachAudit(events, {
+      stateDir,
+      sessionId: id,
+      redactor,
+      // A session whose actions can no longer be recorded must not act: end it.
+      onError: (err) => {
+        end(err);
+        void destroy();
+      },
+    });
+  }
+  events.publish(
+    createEvent('session.created', id, {
+      backend: backendName,
+      workspace,
+      ...(options.name === undefined ? {} : { name: options.name }),
+    }),
+  );
+
   let destroying: Promise<void> | undefined;
   let endedReason: Error | undefined;
   const live = new Set<ExecHandle>();
@@ -370,6 +409,13 @@ export async function createSession(options: SessionOptions): Promise<Session> {
       end(new AirlockError('E_SESSION_CLOSED', `session ${id} was destroyed`, { hint: 'Start a new session.' }));
       try {
         await sandbox.destroy();
+        events.publish(
+          createEvent('session.stopped', id, {
+            reason: endedReason?.message ?? 'stopped',
+            durationMs: Date.now() - createdAt.getTime(),
+          }),
+        );
+        if (audit !== undefined && audit.failure === null) await audit.close();
       } finally {
         // A named session keeps its record (for review after stop); an ephemeral one leaves nothing.
         rmSync(options.name === undefined ? sessionDir : runtimeDir, { recursive: true, force: true });
@@ -398,6 +444,7 @@ export async function createSession(options: SessionOptions): Promise<Session> {
     return posix.isAbsolute(cwd) ? posix.normalize(cwd) : posix.join(WORKSPACE, cwd);
   };
 
+  let execSeq = 0;
   const start = (
     argv: readonly string[],
     opts: SpawnOptions,
@@ -410,16 +457,64 @@ export async function createSession(options: SessionOptions): Promise<Session> {
     checkEnv('exec env', opts.env);
     const env: Record<string, string> = { ...baseEnv, ...opts.env };
     if (opts.tty !== undefined) env['TERM'] = opts.tty.term ?? env['TERM'] ?? 'xterm-256color';
+    const cwd = resolveCwd(opts.cwd);
+    const execId = `x${++execSeq}`;
     const t0 = performance.now();
-    const handle = sandbox.exec(
-      {
-        argv,
-        env,
-        cwd: resolveCwd(opts.cwd),
-        ...(opts.tty === undefined ? {} : { tty: { cols: opts.tty.cols, rows: opts.tty.rows } }),
-      },
-      sink,
+    events.publish(
+      createEvent('exec.started', id, { execId, argv: [...argv], cwd, ...(opts.tty === undefined ? {} : { tty: true }) }),
     );
+    // Nothing runs before its record is durable: an action that cannot be recorded does not run.
+    const gate = audit === undefined ? Promise.resolve() : audit.flush().then(() => undefined);
+    const digest = createHash('sha256');
+    let stdoutBytes = 0;
+    let stderrBytes = 0;
+    const excerpt: Buffer[] = [];
+    let excerptBytes = 0;
+    const keep = (c: Buffer): void => {
+      digest.update(c);
+      if (excerptBytes < EXCERPT_BYTES) {
+        const part = c.subarray(0, EXCERPT_BYTES - excerptBytes);
+        excerpt.push(Buffer.from(part));
+        excerptBytes += part.length;
+      }
+    };
+    let real: ExecHandle | undefined;
+    const queued: ((h: ExecHandle) => void)[] = [];
+    const started = gate.then(() => {
+      if (endedReason !== undefined) throw endedReason;
+      const h = sandbox.exec(
+        { argv, env, cwd, ...(opts.tty === undefined ? {} : { tty: { cols: opts.tty.cols, rows: opts.tty.rows } }) },
+        {
+          stdout: (c) => {
+            stdoutBytes += c.length;
+            keep(c);
+            sink.stdout(c);
+          },
+          stderr: (c) => {
+            stderrBytes += c.length;
+            keep(c);
+            sink.stderr(c);
+          },
+        },
+      );
+      real = h;
+      for (const q of queued.splice(0)) q(h);
+      return h;
+    });
+    const via = (f: (h: ExecHandle) => void): void => {
+      if (real !== undefined) f(real);
+      else queued.push(f);
+    };
+    const pid = started.then((h) => h.pid);
+    pid.catch(() => undefined);
+    const handle: ExecHandle = {
+      pid,
+      done: started.then((h) => h.done),
+      write: (d) => via((h) => h.write(d)),
+      end: () => via((h) => h.end()),
+      signal: (sig) => via((h) => h.signal(sig)),
+      resize: (c, r) => via((h) => h.resize(c, r)),
+    };
     live.add(handle);
     const timeoutMs = opts.timeoutMs ?? limits.execTimeoutMs;
     let timedOut = false;
@@ -430,11 +525,32 @@ export async function createSession(options: SessionOptions): Promise<Session> {
         handle.signal('SIGKILL');
       }, timeoutMs);
     }
-    const result = handle.done.then((exit) => {
-      if (timer !== undefined) clearTimeout(timer);
-      live.delete(handle);
-      return { ...exit, durationMs: performance.now() - t0, timedOut };
-    });
+    const result = handle.done.then(
+      (exit) => {
+        if (timer !== undefined) clearTimeout(timer);
+        live.delete(handle);
+        const durationMs = performance.now() - t0;
+        events.publish(
+          createEvent('exec.finished', id, {
+            execId,
+            exitCode: exit.exitCode,
+            signal: exit.signal,
+            durationMs,
+            stdoutBytes,
+            stderrBytes,
+            outputSha256: digest.digest('hex'),
+            excerpt: Buffer.concat(excerpt).toString('utf8'),
+            excerptTruncated: stdoutBytes + stderrBytes > excerptBytes,
+          }),
+        );
+        return { ...exit, durationMs, timedOut };
+      },
+      (err: unknown) => {
+        if (timer !== undefined) clearTimeout(timer);
+        live.delete(handle);
+        throw err;
+      },
+    );
     return { handle, result };
   };
 
@@ -465,6 +581,7 @@ export async function createSession(options: SessionOptions): Promise<Session> {
     ended,
     memoryPeak: () => sandbox.memoryPeak(),
     destroy,
+    events,
     readFile: (path, o) => readFile(runner, path, o?.maxBytes),
     writeFile: (path, content) => writeFile(runner, path, content),
     listDirectory: (path) => listDirectory(runner, path),

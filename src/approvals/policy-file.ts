@@ -1,0 +1,201 @@
+/**
+ * Writing a confirmed rule into the policy file. The rule text the person confirmed is
+ * parsed and its entries appended to the file's lists; nothing else in the file changes
+ * (comments and order are kept). The write is refused when the file already has a rule
+ * the policy loader would reject as conflicting, and it is atomic (a temporary file
+ * renamed over the old one), so a policy file is never left half-written.
+ */
+import { randomBytes } from 'node:crypto';
+import { closeSync, fsyncSync, lstatSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { isMap, isSeq, parse, parseDocument } from 'yaml';
+import { AirlockError, isErrnoException } from '../errors/index.js';
+
+/** Options for {@link writeRuleToPolicy}. */
+export interface WriteRuleOptions {
+  /**
+   * Checks the complete new policy text before it replaces the file, e.g. with the policy
+   * part's loader; throwing refuses the write. Without it, only the structural checks here run.
+   */
+  validate?: (text: string, file: string) => void;
+}
+
+function ruleError(message: string, hint: string, cause?: unknown): AirlockError {
+  return new AirlockError('E_APPROVAL_RULE', message, cause === undefined ? { hint } : { hint, cause });
+}
+
+function asList(v: unknown): unknown[] {
+  if (v === undefined || v === null) return [];
+  return Array.isArray(v) ? v : [v];
+}
+
+function str(v: unknown): string {
+  return typeof v === 'string' ? v : JSON.stringify(v);
+}
+
+/** The `command subcommand` keys an exec rule covers, as the policy's conflict check sees them. */
+function execKeys(rule: unknown): string[] {
+  if (rule === null || typeof rule !== 'object') return [];
+  const r = rule as Record<string, unknown>;
+  const subs = r['subcommand'] === undefined ? [''] : asList(r['subcommand']).map((s) => str(s).split(' ').filter((w) => w.length > 0).join(' '));
+  return asList(r['command']).flatMap((c) => subs.map((s) => `${str(c)} ${s}`.trim()));
+}
+
+function networkKey(rule: unknown): string {
+  if (rule === null || typeof rule !== 'object') return '';
+  const r = rule as Record<string, unknown>;
+  const l = (k: string): unknown[] => asList(r[k]);
+  return JSON.stringify([l('host').map(str).sort(), l('cidr').map(str).sort(), l('ports'), l('methods'), l('paths'), l('schemes')]);
+}
+
+/** A checked rule write, ready to replace the policy file. */
+export interface PreparedRuleWrite {
+  /** The complete new text of the policy file. */
+  readonly text: string;
+  /**
+   * Replaces the file atomically. Refuses (`E_APPROVAL_RULE`) when the file changed since
+   * the write was prepared, so an edit made in between is never lost.
+   */
+  commit(): void;
+}
+
+/**
+ * Merges the confirmed rule fragment into `policyFile` in one step. See {@link prepareRuleWrite}.
+ * Returns the new file text. Throws `E_APPROVAL_RULE`.
+ */
+export function writeRuleToPolicy(policyFile: string, expectedText: string, confirmedText: string, options: WriteRuleOptions = {}): string {
+  const w = prepareRuleWrite(policyFile, expectedText, confirmedText, options);
+  w.commit();
+  return w.text;
+}
+
+/**
+ * Checks that the confirmed rule fragment can be merged into `policyFile` and computes the
+ * new text, without writing. `confirmedText` must be the exact text of the proposal
+ * (`expectedText`): the person confirmed those bytes, and only entries parsed from them
+ * are written. Throws `E_APPROVAL_RULE` naming what stands in the way.
+ */
+export function prepareRuleWrite(policyFile: string, expectedText: string, confirmedText: string, options: WriteRuleOptions = {}): PreparedRuleWrite {
+  if (confirmedText !== expectedText) {
+    throw ruleError('the confirmed rule text differs from the proposed rule', 'Confirm the exact text shown; nothing was written.');
+  }
+  let st;
+  try {
+    st = lstatSync(policyFile);
+  } catch (cause) {
+    if (isErrnoException(cause) && cause.code === 'ENOENT') {
+      throw ruleError(`the policy file ${policyFile} does not exist`, 'Create it (for example with `airlock policy init`) and approve again; a new file would drop the presets the session uses.', cause);
+    }
+    throw ruleError(`cannot read the policy file ${policyFile}`, 'Check its permissions.', cause);
+  }
+  if (!st.isFile()) {
+    throw ruleError(`the policy file ${policyFile} is not a regular file${st.isSymbolicLink() ? ' (it is a symbolic link)' : ''}`, 'Point the session at the real policy file.');
+  }
+  const before = readFileSync(policyFile, 'utf8');
+  const doc = parseDocument(before);
+  if (doc.errors.length > 0) {
+    throw ruleError(`the policy file ${policyFile} does not parse: ${doc.errors[0]?.message ?? ''}`, 'Fix the YAML, then approve again.');
+  }
+  if (doc.contents !== null && !isMap(doc.contents)) {
+    throw ruleError(`the policy file ${policyFile} is not a mapping`, 'A policy file is a YAML mapping with keys such as exec, files and network.');
+  }
+  const fragment: unknown = parse(confirmedText);
+  if (fragment === null || typeof fragment !== 'object' || Array.isArray(fragment)) {
+    throw ruleError('the rule text is not a YAML mapping', 'This is a bug in the rule proposal; approve once instead.');
+  }
+  const frag = fragment as Record<string, unknown>;
+  const current = (doc.toJS() ?? {}) as Record<string, unknown>;
+  const cur = (path: string[]): unknown[] => {
+    let v: unknown = current;
+    for (const k of path) v = v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined;
+    return asList(v);
+  };
+
+  const additions: { path: string[]; value: unknown }[] = [];
+  const execRules = asList((frag['exec'] as Record<string, unknown> | undefined)?.['rules']);
+  const existingExec = new Map<string, number>();
+  cur(['exec', 'rules']).forEach((r, i) => {
+    for (const k of execKeys(r)) existingExec.set(k, i);
+  });
+  for (const r of execRules) {
+    for (const k of execKeys(r)) {
+      const at = existingExec.get(k);
+      if (at !== undefined) {
+        throw ruleError(
+          `${policyFile} already has a rule for "${k}" (exec.rules[${at}]); a second one would conflict`,
+          `Edit exec.rules[${at}] by hand, or approve once or for this session.`,
+        );
+      }
+    }
+    additions.push({ path: ['exec', 'rules'], value: r });
+  }
+  const files = (frag['files'] ?? {}) as Record<string, unknown>;
+  const denied = new Set(cur(['files', 'deny']).map(str));
+  for (const key of ['read', 'write'] as const) {
+    const have = new Set(cur(['files', key]).map(str));
+    for (const p of asList(files[key])) {
+      if (denied.has(str(p))) throw ruleError(`${policyFile} denies ${str(p)} (files.deny)`, 'A path cannot be both allowed and denied; change files.deny by hand if you mean it.');
+      if (have.has(str(p))) throw ruleError(`${policyFile} already lists ${str(p)} in files.${key}`, 'The policy asked for another reason (a protected path, a hard link); approve once or for this session.');
+      additions.push({ path: ['files', key], value: p });
+    }
+  }
+  const netRules = asList((frag['network'] as Record<string, unknown> | undefined)?.['rules']);
+  const existingNet = new Map<string, number>();
+  cur(['network', 'rules']).forEach((r, i) => existingNet.set(networkKey(r), i));
+  for (const r of netRules) {
+    const at = existingNet.get(networkKey(r));
+    if (at !== undefined) throw ruleError(`${policyFile} already has network.rules[${at}] matching exactly the same requests`, `Edit network.rules[${at}] by hand.`);
+    additions.push({ path: ['network', 'rules'], value: r });
+  }
+  if (additions.length === 0) throw ruleError('the rule text holds no rule', 'This is a bug in the rule proposal; approve once instead.');
+
+  for (const a of additions) {
+    const existing = doc.getIn(a.path, true);
+    if (existing !== undefined && existing !== null && !isSeq(existing)) {
+      throw ruleError(`${a.path.join('.')} in ${policyFile} is not a list`, `Make ${a.path.join('.')} a YAML list, then approve again.`);
+    }
+    // addIn on a missing path makes a scalar, not a list; a new list is set whole.
+    if (existing === undefined || existing === null) doc.setIn(a.path, doc.createNode([a.value]));
+    else doc.addIn(a.path, doc.createNode(a.value));
+  }
+  const after = doc.toString({ lineWidth: 0 });
+  if (options.validate !== undefined) {
+    try {
+      options.validate(after, policyFile);
+    } catch (cause) {
+      throw ruleError(`the policy with the new rule does not load: ${cause instanceof Error ? cause.message : String(cause)}`, 'Nothing was written; approve once or for this session, or fix the policy file.', cause);
+    }
+  }
+  const mode = st.mode & 0o777;
+  return {
+    text: after,
+    commit() {
+      let now: string;
+      try {
+        now = readFileSync(policyFile, 'utf8');
+      } catch (cause) {
+        throw ruleError(`cannot read the policy file ${policyFile}`, 'Check its permissions.', cause);
+      }
+      if (now !== before) throw ruleError(`${policyFile} changed while the rule was being confirmed`, 'Nothing was written; approve again to see the rule against the current file.');
+      // Atomic replace: write a sibling, fsync, rename over the old file.
+      const tmp = join(dirname(policyFile), `.${randomBytes(6).toString('hex')}.airlock-rule.tmp`);
+      try {
+        const fd = openSync(tmp, 'wx', mode);
+        try {
+          writeSync(fd, after);
+          fsyncSync(fd);
+        } finally {
+          closeSync(fd);
+        }
+        renameSync(tmp, policyFile);
+      } catch (cause) {
+        try {
+          unlinkSync(tmp);
+        } catch {
+          // already gone
+        }
+        throw ruleError(`cannot write the policy file ${policyFile}`, 'Check that its directory is writable by you.', cause);
+      }
+    },
+  };
+}

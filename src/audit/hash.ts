@@ -1,0 +1,77 @@
+/**
+ * The hash chain. Three domains, each with its own one-byte prefix, so that no hash of one
+ * kind can be passed off as another (the RFC 6962 rule for Merkle trees):
+ *
+ *   leaf    = SHA-256(0x00 ‖ canonical record body)
+ *   node    = SHA-256(0x01 ‖ previous node ‖ leaf)       (the record's `hash`)
+ *   genesis = SHA-256(0x02 ‖ "airlock.audit.v1\0" ‖ session id)   (`prev` of seq 1)
+ *
+ * A linear chain is a degenerate Merkle tree: each node commits to every record before it.
+ * Binding the genesis to the session id stops a log being passed off as another session's.
+ */
+import * as crypto from 'node:crypto';
+
+const { createHash } = crypto;
+const GENESIS = Buffer.from([0x02]);
+
+// One-shot crypto.hash (Node >= 20.12) skips a Hash object per call: the chain hashes two
+// small inputs per record, so that overhead is most of the cost.
+const oneShot = (
+  crypto as { hash?: (algorithm: string, data: string | Buffer, encoding: 'buffer') => Buffer }
+).hash;
+
+function sha256(data: string | Buffer): Buffer {
+  return oneShot === undefined
+    ? createHash('sha256').update(data).digest()
+    : oneShot('sha256', data, 'buffer');
+}
+
+/** SHA-256 of the canonical body of one record, in the leaf domain (prefix 0x00). */
+export function leafHash(canonicalBody: string): Buffer {
+  // U+0000 encodes as the single byte 0x00 in UTF-8.
+  return sha256(`\0${canonicalBody}`);
+}
+
+const nodeInput = Buffer.alloc(65);
+nodeInput[0] = 0x01;
+
+/** The chain node that links `leaf` after `prev` (prefix 0x01). */
+export function nodeHash(prev: Buffer, leaf: Buffer): Buffer {
+  if (prev.length !== 32 || leaf.length !== 32)
+    throw new RangeError('nodeHash: both inputs must be 32-byte SHA-256 digests');
+  // One reused buffer: hashing is synchronous, so no call can interleave.
+  prev.copy(nodeInput, 1, 0, 32);
+  leaf.copy(nodeInput, 33, 0, 32);
+  return sha256(nodeInput);
+}
+
+/** The `prev` of a session's first record. */
+export function genesisHash(sessionId: string): Buffer {
+  return createHash('sha256').update(GENESIS).update(`airlock.audit.v1\0${sessionId}`, 'utf8').digest();
+}
+
+/**
+ * The canonical body of a record: the fields the leaf hash covers, keys in sorted order.
+ * `canonicalData` must already be canonical JSON.
+ */
+export function canonicalBody(
+  seq: number,
+  time: string,
+  session: string,
+  type: string,
+  canonicalData: string,
+): string {
+  return `{"data":${canonicalData},"seq":${seq},"session":${JSON.stringify(session)},"time":${JSON.stringify(time)},"type":${JSON.stringify(type)}}`;
+}
+
+/** The hash of the record with these fields, chained after `prev`. */
+export function recordHash(
+  prev: Buffer,
+  seq: number,
+  time: string,
+  session: string,
+  type: string,
+  canonicalData: string,
+): Buffer {
+  return nodeHash(prev, leafHash(canonicalBody(seq, time, session, type, canonicalData)));
+}

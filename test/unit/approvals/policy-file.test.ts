@@ -1,0 +1,91 @@
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, chmodSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { prepareRuleWrite, writeRuleToPolicy } from '../../../src/approvals/index.js';
+import { AirlockError } from '../../../src/errors/index.js';
+
+let dir: string;
+let file: string;
+const RULE = 'exec:\n  rules:\n    - id: approval-ap_1\n      command: npm\n      subcommand: test\n      level: allow\n      allowFlags: []\n      forbidLevel: ask\n      maxArgs: 1\n';
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'airlock-policyfile-'));
+  file = join(dir, 'airlock.yaml');
+});
+afterEach(() => { rmSync(dir, { recursive: true, force: true }); });
+
+function err(fn: () => unknown): AirlockError {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof AirlockError) return e;
+    throw e;
+  }
+  throw new Error('no error');
+}
+
+describe('writing a confirmed rule', () => {
+  it('appends the confirmed entries and keeps everything else, comments included', () => {
+    writeFileSync(file, '# my policy\nversion: 1\nextends: default\nexec:\n  rules:\n    # keep this\n    - { id: mine, command: make, level: log }\n', { mode: 0o640 });
+    const after = writeRuleToPolicy(file, RULE, RULE);
+    expect(readFileSync(file, 'utf8')).toBe(after);
+    expect(after).toContain('# my policy');
+    expect(after).toContain('# keep this');
+    expect(after).toContain('- { id: mine, command: make, level: log }');
+    expect(after).toMatch(/- id: approval-ap_1\n\s+command: npm\n\s+subcommand: test/);
+    expect(statSync(file).mode & 0o777).toBe(0o640);
+  });
+
+  it('creates the lists it needs', () => {
+    writeFileSync(file, 'version: 1\n');
+    writeRuleToPolicy(file, 'files:\n  write:\n    - /workspace/a.txt\n', 'files:\n  write:\n    - /workspace/a.txt\n');
+    expect(readFileSync(file, 'utf8')).toBe('version: 1\nfiles:\n  write:\n    - /workspace/a.txt\n');
+  });
+
+  it('writes nothing unless the confirmed text is exactly the proposal', () => {
+    writeFileSync(file, 'version: 1\n');
+    const e = err(() => writeRuleToPolicy(file, RULE, RULE.replace('maxArgs: 1', 'maxArgs: 9')));
+    expect(e.code).toBe('E_APPROVAL_RULE');
+    expect(e.message).toBe('the confirmed rule text differs from the proposed rule');
+    expect(readFileSync(file, 'utf8')).toBe('version: 1\n');
+  });
+
+  it('refuses a rule the policy loader would reject as a conflict', () => {
+    writeFileSync(file, 'exec:\n  rules:\n    - { command: [npm, pnpm], subcommand: [test, run], level: ask }\n');
+    expect(err(() => writeRuleToPolicy(file, RULE, RULE)).message).toBe(`${file} already has a rule for "npm test" (exec.rules[0]); a second one would conflict`);
+    writeFileSync(file, 'files:\n  deny: [/workspace/a.txt]\n');
+    const f = 'files:\n  write:\n    - /workspace/a.txt\n';
+    expect(err(() => writeRuleToPolicy(file, f, f)).message).toBe(`${file} denies /workspace/a.txt (files.deny)`);
+    writeFileSync(file, 'network:\n  rules:\n    - { host: example.com, ports: [443], level: ask }\n');
+    const n = 'network:\n  rules:\n    - host: example.com\n      ports: [443]\n      level: allow\n';
+    expect(err(() => writeRuleToPolicy(file, n, n)).message).toContain('already has network.rules[0] matching exactly the same requests');
+  });
+
+  it('refuses a missing file, a symbolic link, and YAML that does not parse', () => {
+    expect(err(() => writeRuleToPolicy(file, RULE, RULE)).message).toBe(`the policy file ${file} does not exist`);
+    writeFileSync(join(dir, 'real.yaml'), 'version: 1\n');
+    symlinkSync(join(dir, 'real.yaml'), file);
+    expect(err(() => writeRuleToPolicy(file, RULE, RULE)).message).toContain('(it is a symbolic link)');
+    rmSync(file);
+    writeFileSync(file, 'exec: [\n');
+    expect(err(() => writeRuleToPolicy(file, RULE, RULE)).message).toMatch(/does not parse/);
+  });
+
+  it('runs the caller\'s validation, and refuses a file changed between check and commit', () => {
+    writeFileSync(file, 'version: 1\n');
+    const e = err(() =>
+      writeRuleToPolicy(file, RULE, RULE, {
+        validate: () => {
+          throw new Error('E_POLICY_INVALID: nope');
+        },
+      }),
+    );
+    expect(e.message).toBe('the policy with the new rule does not load: E_POLICY_INVALID: nope');
+    const w = prepareRuleWrite(file, RULE, RULE);
+    writeFileSync(file, 'version: 1\n# edited meanwhile\n');
+    expect(err(() => { w.commit(); }).message).toBe(`${file} changed while the rule was being confirmed`);
+    expect(readFileSync(file, 'utf8')).toBe('version: 1\n# edited meanwhile\n');
+    chmodSync(file, 0o600);
+  });
+});
