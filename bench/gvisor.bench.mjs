@@ -1,9 +1,10 @@
 // gVisor beside bwrap, in the same run on the same machine: cold session create (createSession
 // until the supervisor is ready: a fresh runsc, gofer and Sentry every time, nothing pooled)
 // and exec overhead (`true` through the supervisor of a live session).
-import { loadavg } from 'node:os';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import process from 'node:process';
 import { join } from 'node:path';
 import { createSession } from '../dist/index.js';
 import { checkGvisor } from '../dist/sandbox/gvisor.js';

@@ -10,6 +10,8 @@
  *      its flags live in memory a filter cannot read and libc falls back to clone().
  *   5. socket()/socketpair() of any family but unix, inet and inet6 fail with EAFNOSUPPORT.
  *   6. ioctl TIOCSTI and TIOCLINUX (terminal input injection) fail with EPERM.
+ *   8. chmod/fchmod/fchmodat(2), creating opens and mknod(at) with S_ISUID or S_ISGID fail
+ *      with EPERM; openat2 fails with ENOSYS (its mode is out of reach of a filter).
  *   7. personality() only with the values ordinary programs use (query, Linux, UNAME26 and
  *      their combinations); ADDR_NO_RANDOMIZE and READ_IMPLIES_EXEC fail with EPERM.
  */
@@ -110,7 +112,27 @@ type SyscallName =
   | 'clone'
   | 'clone3'
   | 'ioctl'
-  | 'personality';
+  | 'personality'
+  | ModeSyscall
+  | 'openat2';
+
+/** Syscalls that set a file mode, with the index of their mode and (for opens) flags argument. */
+type ModeSyscall = 'chmod' | 'fchmod' | 'fchmodat' | 'fchmodat2' | 'open' | 'openat' | 'creat' | 'mknod' | 'mknodat';
+const MODE_ARGS: Record<ModeSyscall, { mode: number; flags?: number }> = {
+  chmod: { mode: 1 },
+  fchmod: { mode: 1 },
+  fchmodat: { mode: 2 },
+  fchmodat2: { mode: 2 },
+  open: { mode: 2, flags: 1 },
+  openat: { mode: 3, flags: 2 },
+  creat: { mode: 1 },
+  mknod: { mode: 1 },
+  mknodat: { mode: 2 },
+};
+/** S_ISUID | S_ISGID. */
+const SETID_BITS = 0o6000;
+/** O_CREAT | __O_TMPFILE: the only opens whose mode argument is used. */
+const OPEN_CREATES = 0o100 | 0o20000000;
 
 interface ArchTable {
   auditArch: number;
@@ -134,6 +156,8 @@ const X86_64: ArchTable = {
     bpf: 321, userfaultfd: 323, io_uring_setup: 425, io_uring_enter: 426, io_uring_register: 427,
     open_tree: 428, move_mount: 429, fsopen: 430, fsconfig: 431, fsmount: 432, fspick: 433, clone3: 435,
     pidfd_getfd: 438, mount_setattr: 442, quotactl_fd: 443, syslog: 103, ptrace: 101,
+    open: 2, creat: 85, chmod: 90, fchmod: 91, mknod: 133, openat: 257, mknodat: 259, fchmodat: 268,
+    openat2: 437, fchmodat2: 452,
   },
 };
 
@@ -154,7 +178,7 @@ const AARCH64: ArchTable = {
     kcmp: 272, finit_module: 273, bpf: 280, userfaultfd: 282, kexec_file_load: 294, io_uring_setup: 425,
     io_uring_enter: 426, io_uring_register: 427, open_tree: 428, move_mount: 429, fsopen: 430,
     fsconfig: 431, fsmount: 432, fspick: 433, clone3: 435, pidfd_getfd: 438, mount_setattr: 442,
-    quotactl_fd: 443,
+    quotactl_fd: 443, mknodat: 33, fchmod: 52, fchmodat: 53, openat: 56, openat2: 437, fchmodat2: 452,
   },
 };
 
@@ -245,6 +269,35 @@ export function buildSeccompFilter(options: SeccompOptions = {}): SeccompFilter 
     p.push(jump(BPF_JMP_JEQ_K, TIOCLINUX, 0, 1));
     p.push(stmt(BPF_RET_K, RET_ERRNO | EPERM));
     p.push(stmt(BPF_RET_K, RET_ALLOW));
+  }
+  // No setuid/setgid files: when airlock runs as root, the sandbox user is the host's root
+  // (user namespace mapping), and a setuid file it leaves in the project would run as root
+  // for whoever starts it on the host later.
+  for (const [name, args] of Object.entries(MODE_ARGS) as [ModeSyscall, { mode: number; flags?: number }][]) {
+    const n = nr(name);
+    if (n === undefined) continue;
+    if (args.flags === undefined) {
+      p.push(jump(BPF_JMP_JEQ_K, n, 0, 4));
+      p.push(stmt(BPF_LD_W_ABS, argLow(args.mode)));
+      p.push(jump(BPF_JMP_JSET_K, SETID_BITS, 0, 1));
+      p.push(stmt(BPF_RET_K, RET_ERRNO | EPERM));
+      p.push(stmt(BPF_RET_K, RET_ALLOW));
+    } else {
+      // open/openat ignore the mode unless they create, and callers leave garbage there then.
+      p.push(jump(BPF_JMP_JEQ_K, n, 0, 6));
+      p.push(stmt(BPF_LD_W_ABS, argLow(args.flags)));
+      p.push(jump(BPF_JMP_JSET_K, OPEN_CREATES, 0, 3));
+      p.push(stmt(BPF_LD_W_ABS, argLow(args.mode)));
+      p.push(jump(BPF_JMP_JSET_K, SETID_BITS, 0, 1));
+      p.push(stmt(BPF_RET_K, RET_ERRNO | EPERM));
+      p.push(stmt(BPF_RET_K, RET_ALLOW));
+    }
+  }
+  // openat2 carries its mode in memory a filter cannot read; ENOSYS makes libc use openat.
+  const openat2 = nr('openat2');
+  if (openat2 !== undefined) {
+    p.push(jump(BPF_JMP_JEQ_K, openat2, 0, 1));
+    p.push(stmt(BPF_RET_K, RET_ERRNO | ENOSYS));
   }
   const personality = nr('personality');
   if (personality !== undefined) {

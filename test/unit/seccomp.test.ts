@@ -124,3 +124,34 @@ describe('protocol constants', () => {
     for (const [name, value] of pairs) expect(define(name), name).toBe(value);
   });
 });
+
+describe('seccomp: no setuid or setgid files', () => {
+  const { program } = buildSeccompFilter({ arch: 'x64' });
+  const n = (name: string): number => {
+    const v = syscallNumber('x64', name as never);
+    if (v === undefined) throw new Error(name);
+    return v;
+  };
+
+  it('sandbox.no-new-privs: chmod family refuses S_ISUID and S_ISGID, allows ordinary modes', () => {
+    for (const [sys, modeArg] of [['chmod', 1], ['fchmod', 1], ['fchmodat', 2], ['fchmodat2', 2], ['creat', 1], ['mknod', 1], ['mknodat', 2]] as const) {
+      const args = (mode: number): number[] => Array.from({ length: 6 }, (_, i) => (i === modeArg ? mode : 0));
+      expect(evaluateSeccomp(program, { arch: X86, nr: n(sys), args: args(0o4755) }), sys).toBe(ERRNO(1));
+      expect(evaluateSeccomp(program, { arch: X86, nr: n(sys), args: args(0o2755) }), sys).toBe(ERRNO(1));
+      expect(evaluateSeccomp(program, { arch: X86, nr: n(sys), args: args(0o755) }), sys).toBe(SECCOMP_RET.ALLOW);
+      expect(evaluateSeccomp(program, { arch: X86, nr: n(sys), args: args(0o1777) }), sys).toBe(SECCOMP_RET.ALLOW);
+    }
+  });
+
+  it('sandbox.no-new-privs: open/openat check the mode only when they create', () => {
+    const O_CREAT = 0o100;
+    const O_TMPFILE = 0o20200000;
+    expect(evaluateSeccomp(program, { arch: X86, nr: n('openat'), args: [0, 0, O_CREAT, 0o4755] })).toBe(ERRNO(1));
+    expect(evaluateSeccomp(program, { arch: X86, nr: n('openat'), args: [0, 0, O_TMPFILE, 0o2755] })).toBe(ERRNO(1));
+    expect(evaluateSeccomp(program, { arch: X86, nr: n('openat'), args: [0, 0, O_CREAT, 0o644] })).toBe(SECCOMP_RET.ALLOW);
+    // Without O_CREAT the mode register is ignored by the kernel, and may hold anything.
+    expect(evaluateSeccomp(program, { arch: X86, nr: n('openat'), args: [0, 0, 0, 0o7777] })).toBe(SECCOMP_RET.ALLOW);
+    expect(evaluateSeccomp(program, { arch: X86, nr: n('open'), args: [0, O_CREAT, 0o4755] })).toBe(ERRNO(1));
+    expect(evaluateSeccomp(program, { arch: X86, nr: n('openat2') })).toBe(ERRNO(38));
+  });
+});
