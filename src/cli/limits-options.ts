@@ -1,4 +1,6 @@
 import { Option, type Command } from 'commander';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import type { LimitsInput } from '../session/index.js';
 import { usageError } from './output.js';
 
@@ -18,6 +20,7 @@ export interface SandboxCliOptions {
   weakLimits?: 'refuse' | 'rlimit';
   readOnly?: boolean;
   env?: string[];
+  policy?: string;
 }
 
 /** Adds the sandbox and limit flags to a command. */
@@ -40,6 +43,7 @@ export function addSandboxOptions(cmd: Command): Command {
         .default('refuse'),
     )
     .option('--read-only', 'mount /workspace read-only')
+    .option('-p, --policy <file>', 'policy file (default: airlock.yaml in the workspace, if there is one)')
     .option('-e, --env <NAME=VALUE...>', 'environment variable for commands in the sandbox (repeatable)');
 }
 
@@ -80,4 +84,11 @@ export function envFrom(o: SandboxCliOptions): Record<string, string> {
     env[kv.slice(0, eq)] = kv.slice(eq + 1);
   }
   return env;
+}
+
+/** The policy file to use: --policy, else airlock.yaml in the workspace, else none. */
+export function policyPathFrom(o: SandboxCliOptions): string | undefined {
+  if (o.policy !== undefined) return resolve(o.policy);
+  const candidate = join(resolve(o.workspace ?? '.'), 'airlock.yaml');
+  return existsSync(candidate) ? candidate : undefined;
 }

@@ -11,7 +11,11 @@ import { fileURLToPath } from 'node:url';
 import { register as registerApprovals } from './commands/approvals.js';
 import { register as registerAudit } from './commands/audit.js';
 import { register as registerDoctor } from './commands/doctor.js';
+import { register as registerPolicy } from './commands/policy.js';
 import { register as registerRun } from './commands/run.js';
+import { register as registerWorkspace } from './commands/workspace.js';
+import { openStagedWorkspace } from '../workspace/index.js';
+import { findSession, resolveStateDir } from '../session/index.js';
 import { register as registerSession } from './commands/session.js';
 import { EXIT, reportError } from './output.js';
 
@@ -41,6 +45,21 @@ async function main(argv: string[]): Promise<number> {
   registerDoctor(program, setExit);
   registerAudit(program, setExit);
   registerApprovals(program, setExit);
+  registerPolicy(program);
+  registerWorkspace(program, {
+    setExit,
+    // A session's staged workspace lives under the state directory, by session id.
+    resolveWorkspace: (nameOrId) => {
+      const stateDir = resolveStateDir();
+      let id = nameOrId;
+      try {
+        id = findSession(stateDir, nameOrId).id;
+      } catch {
+        // not a named session: take it as an id
+      }
+      return Promise.resolve(openStagedWorkspace(join(stateDir, 'workspaces', id)));
+    },
+  });
 
   const json = argv.includes('--json');
   try {

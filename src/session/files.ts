@@ -10,7 +10,14 @@ import { AirlockError } from '../errors/index.js';
 
 /** What the file operations need from a session: run argv, collect raw bytes. */
 export interface RawRunner {
-  runRaw(argv: readonly string[], stdin?: Buffer): Promise<{ exitCode: number | null; signal: string | null; stdout: Buffer; stderr: Buffer }>;
+  /** `judged` is the action the policy decides on, instead of the helper command's argv. */
+  runRaw(argv: readonly string[], stdin?: Buffer, judged?: FileJudged): Promise<{ exitCode: number | null; signal: string | null; stdout: Buffer; stderr: Buffer }>;
+}
+
+/** The action a file operation is judged as. */
+export interface FileJudged {
+  kind: 'file.read' | 'file.write';
+  path: string;
 }
 
 /** One entry of a directory listing. */
@@ -48,7 +55,7 @@ function failure(op: string, path: string, r: { exitCode: number | null; stderr:
 export async function readFile(run: RawRunner, path: string, maxBytes = 10 * 1024 * 1024): Promise<{ content: Buffer; truncated: boolean }> {
   const p = sandboxPath(path);
   // head reads at most one byte more than allowed, which tells truncation apart from an exact fit.
-  const r = await run.runRaw(['head', '-c', String(maxBytes + 1), '--', p]);
+  const r = await run.runRaw(['head', '-c', String(maxBytes + 1), '--', p], undefined, { kind: 'file.read', path: p });
   if (r.exitCode !== 0) throw failure('read', p, r);
   const truncated = r.stdout.length > maxBytes;
   return { content: truncated ? r.stdout.subarray(0, maxBytes) : r.stdout, truncated };
@@ -58,14 +65,20 @@ export async function readFile(run: RawRunner, path: string, maxBytes = 10 * 102
 export async function writeFile(run: RawRunner, path: string, content: Buffer | string): Promise<void> {
   const p = sandboxPath(path);
   const script = 'set -e; t="$1.airlock-$$"; cat > "$t"; mv -f -- "$t" "$1"';
-  const r = await run.runRaw(['/bin/sh', '-c', script, 'airlock-write', p], typeof content === 'string' ? Buffer.from(content) : content);
+  const r = await run.runRaw(['/bin/sh', '-c', script, 'airlock-write', p], typeof content === 'string' ? Buffer.from(content) : content, {
+    kind: 'file.write',
+    path: p,
+  });
   if (r.exitCode !== 0) throw failure('write', p, r);
 }
 
 /** Lists a directory inside the sandbox. */
 export async function listDirectory(run: RawRunner, path: string): Promise<DirEntry[]> {
   const p = sandboxPath(path);
-  const r = await run.runRaw(['find', p, '-mindepth', '1', '-maxdepth', '1', '-printf', '%y\\t%s\\t%f\\0']);
+  const r = await run.runRaw(['find', p, '-mindepth', '1', '-maxdepth', '1', '-printf', '%y\\t%s\\t%f\\0'], undefined, {
+    kind: 'file.read',
+    path: p,
+  });
   if (r.exitCode !== 0) throw failure('list', p, r);
   const types: Record<string, DirEntry['type']> = { f: 'file', d: 'directory', l: 'symlink' };
   return r.stdout
@@ -87,7 +100,10 @@ export async function search(
 ): Promise<SearchHit[]> {
   const p = sandboxPath(options.path ?? WORKSPACE);
   const max = options.maxResults ?? 200;
-  const r = await run.runRaw(['grep', '-rnIZ', options.regex === true ? '-E' : '-F', '--', pattern, p]);
+  const r = await run.runRaw(['grep', '-rnIZ', options.regex === true ? '-E' : '-F', '--', pattern, p], undefined, {
+    kind: 'file.read',
+    path: p,
+  });
   // grep: 0 found, 1 nothing found, 2 error.
   if (r.exitCode === 1) return [];
   if (r.exitCode !== 0) throw failure('search', p, r);

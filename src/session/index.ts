@@ -26,6 +26,7 @@ import {
   type Template,
 } from '../sandbox/index.js';
 import { attachAudit, type AuditAttachment } from '../audit/index.js';
+import { createDecideContext, decide, type Action, type Decision, type Policy } from '../policy/index.js';
 import { createEvent, createEventChannel, type EventChannel } from '../events/index.js';
 import { createRedactor } from '../redact/index.js';
 import { listDirectory, readFile, search, writeFile, type DirEntry, type RawRunner, type SearchHit } from './files.js';
@@ -62,6 +63,12 @@ export interface SessionOptions {
   bridges?: readonly Bridge[];
   /** Record every action in the hash-chained audit log under the state directory (default true). */
   audit?: boolean;
+  /**
+   * The policy every command and file operation is judged by before it reaches the sandbox
+   * (see `loadPolicy`). Without one, the sandbox alone is the boundary and everything it
+   * permits runs.
+   */
+  policy?: Policy;
   /** Secret values the session knows, redacted from every record and output excerpt. */
   secrets?: readonly string[];
 }
@@ -93,6 +100,8 @@ export interface SpawnOptions extends ExecOptions {
 /** The outcome of a command. */
 export interface ExecResult extends ExecExit {
   durationMs: number;
+  /** The policy's decision that let it run (absent without a policy). */
+  decision?: Decision;
   /** True when the wall-clock limit killed it. */
   timedOut: boolean;
 }
@@ -152,6 +161,24 @@ export interface Session {
   search(pattern: string, options?: { path?: string; regex?: boolean; maxResults?: number }): Promise<SearchHit[]>;
   /** Kills everything in the sandbox and removes its host state. Idempotent. */
   destroy(): Promise<void>;
+}
+
+/** Thrown when the policy denies an action; nothing reached the sandbox. */
+export class PolicyDeniedError extends AirlockError {
+  /** The decision, with the rule that denied and every parsed part. */
+  readonly decision: Decision;
+  constructor(subject: string, decision: Decision, why?: string) {
+    super(
+      'E_POLICY_DENIED',
+      `${subject}: denied by the sandbox policy (rule ${decision.ruleId}: ${why ?? decision.reason})`,
+      {
+        hint:
+          'This is the sandbox policy, not a fault in the command; other routes to the same effect are blocked and recorded too. ' +
+          'A person can allow it by changing airlock.yaml (check with `airlock policy check -- CMD`).',
+      },
+    );
+    this.decision = decision;
+  }
 }
 
 const SANDBOX_HOME = '/home/agent';
@@ -444,21 +471,44 @@ export async function createSession(options: SessionOptions): Promise<Session> {
     return posix.isAbsolute(cwd) ? posix.normalize(cwd) : posix.join(WORKSPACE, cwd);
   };
 
+  const decideContext = createDecideContext({ workspace: WORKSPACE, home: SANDBOX_HOME });
   let execSeq = 0;
   const start = (
     argv: readonly string[],
     opts: SpawnOptions,
     sink: { stdout(c: Buffer): void; stderr(c: Buffer): void },
+    judged?: Action,
   ): { handle: ExecHandle; result: Promise<ExecResult> } => {
     if (endedReason !== undefined) throw endedReason;
     if (argv.length === 0 || argv[0] === '') {
       throw new AirlockError('E_USAGE', 'no command given', { hint: 'Pass the command and its arguments, e.g. ["npm", "test"].' });
     }
     checkEnv('exec env', opts.env);
-    const env: Record<string, string> = { ...baseEnv, ...opts.env };
-    if (opts.tty !== undefined) env['TERM'] = opts.tty.term ?? env['TERM'] ?? 'xterm-256color';
     const cwd = resolveCwd(opts.cwd);
     const execId = `x${++execSeq}`;
+    let decision: Decision | undefined;
+    if (options.policy !== undefined) {
+      const action: Action = judged ?? { kind: 'exec', argv, cwd, ...(opts.env === undefined ? {} : { env: opts.env }) };
+      decision = decide(action, options.policy, decideContext);
+      const subject = action.kind === 'exec' ? ('argv' in action ? action.argv.join(' ') : action.command) : action.kind === 'network' ? `${action.host}:${action.port}` : action.path;
+      events.publish(
+        createEvent('policy.decision', id, {
+          action: action.kind,
+          subject,
+          verdict: decision.verdict,
+          rule: decision.ruleId,
+          reason: decision.reason,
+          execId,
+        }),
+      );
+      if (decision.verdict === 'deny') throw new PolicyDeniedError(subject, decision);
+      if (decision.verdict === 'ask') {
+        // Fail closed: an ask with nobody attached to answer it is a deny.
+        throw new PolicyDeniedError(subject, decision, `${decision.reason}; it needs a person's approval and no approval channel is attached to this session`);
+      }
+    }
+    const env: Record<string, string> = { ...baseEnv, ...decision?.exec?.env, ...opts.env };
+    if (opts.tty !== undefined) env['TERM'] = opts.tty.term ?? env['TERM'] ?? 'xterm-256color';
     const t0 = performance.now();
     events.publish(
       createEvent('exec.started', id, { execId, argv: [...argv], cwd, ...(opts.tty === undefined ? {} : { tty: true }) }),
@@ -510,13 +560,14 @@ export async function createSession(options: SessionOptions): Promise<Session> {
     const handle: ExecHandle = {
       pid,
       done: started.then((h) => h.done),
-      write: (d) => via((h) => h.write(d)),
-      end: () => via((h) => h.end()),
-      signal: (sig) => via((h) => h.signal(sig)),
-      resize: (c, r) => via((h) => h.resize(c, r)),
+      write: (d) => { via((h) => { h.write(d); }); },
+      end: () => { via((h) => { h.end(); }); },
+      signal: (sig) => { via((h) => { h.signal(sig); }); },
+      resize: (c, r) => { via((h) => { h.resize(c, r); }); },
     };
     live.add(handle);
-    const timeoutMs = opts.timeoutMs ?? limits.execTimeoutMs;
+    const ruleTimeout = decision?.exec?.timeout;
+    const timeoutMs = opts.timeoutMs ?? (ruleTimeout !== undefined && ruleTimeout !== null ? ruleTimeout : limits.execTimeoutMs);
     let timedOut = false;
     let timer: NodeJS.Timeout | undefined;
     if (timeoutMs > 0) {
@@ -543,7 +594,7 @@ export async function createSession(options: SessionOptions): Promise<Session> {
             excerptTruncated: stdoutBytes + stderrBytes > excerptBytes,
           }),
         );
-        return { ...exit, durationMs, timedOut };
+        return { ...exit, durationMs, timedOut, ...(decision === undefined ? {} : { decision }) };
       },
       (err: unknown) => {
         if (timer !== undefined) clearTimeout(timer);
@@ -555,13 +606,18 @@ export async function createSession(options: SessionOptions): Promise<Session> {
   };
 
   const runner: RawRunner = {
-    async runRaw(argv, stdin) {
+    async runRaw(argv, stdin, judged) {
       const out: Buffer[] = [];
       const err: Buffer[] = [];
-      const { handle, result } = start(argv, {}, {
-        stdout: (c) => out.push(Buffer.from(c)),
-        stderr: (c) => err.push(Buffer.from(c)),
-      });
+      const { handle, result } = start(
+        argv,
+        {},
+        {
+          stdout: (c) => out.push(Buffer.from(c)),
+          stderr: (c) => err.push(Buffer.from(c)),
+        },
+        judged,
+      );
       if (stdin !== undefined) handle.write(stdin);
       handle.end();
       const r = await result;

@@ -12,6 +12,7 @@ import { mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, wri
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { AirlockError, isAirlockError } from '../errors/index.js';
+import { loadPolicy } from '../policy/index.js';
 import { FrameDecoder, FrameType, encodeFrame } from '../sandbox/protocol.js';
 import { createSession, newSessionId, sessionOwnerAlive, type ExecResult, type SessionOptions } from './index.js';
 
@@ -88,8 +89,10 @@ export function findSession(stateDir: string, nameOrId: string): SessionRecord {
 }
 
 /** Options for {@link createNamedSession}. */
-export interface NamedSessionOptions extends Omit<SessionOptions, 'name' | 'id' | 'stateDir' | 'extraBinds' | 'bridges'> {
+export interface NamedSessionOptions extends Omit<SessionOptions, 'name' | 'id' | 'stateDir' | 'extraBinds' | 'bridges' | 'policy'> {
   name: string;
+  /** Policy file, loaded (and validated) by the session host. */
+  policyPath?: string;
   stateDir: string;
   /** The airlock CLI entry point to run the session host with. */
   cliPath: string;
@@ -149,7 +152,14 @@ export async function runSessionHost(): Promise<void> {
   const stateDir = opts.stateDir;
   let server: Server | undefined;
   try {
-    const session = await createSession({ ...opts, name: opts.name, id: opts.id, stateDir });
+    const { policyPath, ...rest } = opts;
+    const session = await createSession({
+      ...rest,
+      name: opts.name,
+      id: opts.id,
+      stateDir,
+      ...(policyPath === undefined ? {} : { policy: loadPolicy({ path: policyPath }) }),
+    });
     const record: StoredRecord = {
       id: session.id,
       name: opts.name,

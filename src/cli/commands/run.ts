@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import type { BackendName } from '../../sandbox/index.js';
 import { createSession, resolveStateDir } from '../../session/index.js';
-import { addSandboxOptions, envFrom, limitsFrom, type SandboxCliOptions } from '../limits-options.js';
+import { loadPolicy } from '../../policy/index.js';
+import { addSandboxOptions, envFrom, limitsFrom, policyPathFrom, type SandboxCliOptions } from '../limits-options.js';
 import { usageError } from '../output.js';
 import { attach, exitStatusOf, terminalSize, wantsTty } from '../terminal.js';
 
@@ -17,7 +18,9 @@ export function register(program: Command, setExit: (code: number) => void): voi
     if (command.length === 0) {
       throw usageError('no command given', 'Write the command after --, e.g. `airlock run -- bash` or `airlock run -- npm test`.');
     }
+    const policyPath = policyPathFrom(opts);
     const session = await createSession({
+      ...(policyPath === undefined ? {} : { policy: loadPolicy({ path: policyPath }) }),
       workspace: opts.workspace ?? '.',
       template: opts.template ?? 'host',
       backend: (opts.backend ?? 'bwrap') as BackendName,

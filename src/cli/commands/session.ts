@@ -12,7 +12,7 @@ import {
   runSessionHost,
   stopSession,
 } from '../../session/index.js';
-import { addSandboxOptions, envFrom, limitsFrom, type SandboxCliOptions } from '../limits-options.js';
+import { addSandboxOptions, envFrom, limitsFrom, policyPathFrom, type SandboxCliOptions } from '../limits-options.js';
 import { EXIT, printJson, usageError } from '../output.js';
 import { attach, exitStatusOf, terminalSize, wantsTty } from '../terminal.js';
 
@@ -30,8 +30,10 @@ export function register(program: Command, setExit: (code: number) => void): voi
   )
     .option('--json', 'print the session record as JSON')
     .action(async (opts: SandboxCliOptions & { name: string; json?: boolean }) => {
+      const policyPath = policyPathFrom(opts);
       const rec = await createNamedSession({
         name: opts.name,
+        ...(policyPath === undefined ? {} : { policyPath }),
         workspace: opts.workspace ?? '.',
         template: opts.template ?? 'host',
         backend: (opts.backend ?? 'bwrap') as BackendName,
