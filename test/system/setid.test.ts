@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createSession } from '../../src/index.js';
 import { cleanupTemp, tempDir } from '../helpers/index.js';
 
-afterAll(() => cleanupTemp());
+afterAll(() => { cleanupTemp(); });
 
 describe('setid files', () => {
   it('sandbox.no-new-privs: chmod u+s, g+s and install -m 4755 fail; the project gets no setid file', async () => {
