@@ -23,8 +23,7 @@ import {
   supervisorPath,
   templateEntries,
   tryKill,
-  weakControllers,
-} from './common.js';
+  weakControllers, toWireExec } from './common.js';
 import { buildSeccompFilter, type SeccompFilter } from './seccomp.js';
 
 // Kept here for the public face (index.ts) and callers that imported them from this module.
@@ -245,18 +244,7 @@ export function createBwrapBackend(options: BwrapBackendOptions = {}): Backend {
           layers,
           exited,
           exec(req: SandboxExecRequest, sink: OutputSink): ExecHandle {
-            return channel.exec(
-              {
-                argv: req.argv,
-                env: Object.entries(req.env).map(([k, v]) => `${k}=${v}`),
-                cwd: req.cwd,
-                tty: req.tty !== undefined,
-                cols: req.tty?.cols ?? 0,
-                rows: req.tty?.rows ?? 0,
-                rlimits,
-              },
-              sink,
-            );
+            return channel.exec(toWireExec(req, rlimits), sink);
           },
           memoryPeak: () => cgroup.memoryPeak(),
           oomKilled: () => cgroup.oomKilled(),

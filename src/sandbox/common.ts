@@ -18,9 +18,9 @@ import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { AirlockError } from '../errors/index.js';
-import type { ResolvedLimits, SandboxSpec } from './backend.js';
+import type { ResolvedLimits, SandboxExecRequest, SandboxSpec } from './backend.js';
 import type { CgroupInfo, Controller } from './cgroups.js';
-import { RLIMIT, type Rlimit } from './protocol.js';
+import { RLIMIT, type ExecRequest, type Rlimit } from './protocol.js';
 
 /** The uid/gid commands run as inside the sandbox. */
 export const SANDBOX_UID = 1000;
@@ -197,4 +197,17 @@ export function descendants(pid: number): number[] {
     }
   }
   return out;
+}
+
+/** Turns a backend-neutral exec request into the supervisor's wire request. */
+export function toWireExec(req: SandboxExecRequest, rlimits: readonly Rlimit[]): ExecRequest {
+  return {
+    argv: req.argv,
+    env: Object.entries(req.env).map(([k, v]) => `${k}=${v}`),
+    cwd: req.cwd,
+    tty: req.tty !== undefined,
+    cols: req.tty?.cols ?? 0,
+    rows: req.tty?.rows ?? 0,
+    rlimits,
+  };
 }

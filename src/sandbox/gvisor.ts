@@ -48,8 +48,7 @@ import {
   templateEntries,
   tryKill,
   weakControllers,
-  type RootEntry,
-} from './common.js';
+  type RootEntry, toWireExec } from './common.js';
 import { RLIMIT } from './protocol.js';
 import { buildSeccompFilter, type SeccompFilter } from './seccomp.js';
 
@@ -569,18 +568,7 @@ export function createGvisorBackend(options: GvisorBackendOptions = {}): Backend
           layers,
           exited,
           exec(req: SandboxExecRequest, sink: OutputSink): ExecHandle {
-            return channel.exec(
-              {
-                argv: req.argv,
-                env: Object.entries(req.env).map(([k, v]) => `${k}=${v}`),
-                cwd: req.cwd,
-                tty: req.tty !== undefined,
-                cols: req.tty?.cols ?? 0,
-                rows: req.tty?.rows ?? 0,
-                rlimits,
-              },
-              sink,
-            );
+            return channel.exec(toWireExec(req, rlimits), sink);
           },
           memoryPeak: () => cgroup.memoryPeak(),
           oomKilled: () => cgroup.oomKilled(),
