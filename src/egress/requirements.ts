@@ -1,0 +1,58 @@
+/**
+ * Security requirements of the egress part, by id. Tests cite these ids in their names;
+ * test/unit/requirements.test.ts fails when an id here has no test citing it.
+ */
+export const EGRESS_REQUIREMENTS = {
+  'egress.deny-by-default':
+    'a request no rule allows is refused with 403, X-Airlock-Denied and an explanation for the agent',
+  'egress.no-dns-for-denied':
+    'a denied host is never resolved, so the proxy is not a DNS exfiltration channel',
+  'egress.ports': 'only ports a rule allows are reachable, for CONNECT and plain HTTP alike',
+  'egress.ssrf':
+    'loopback, private, link-local, metadata, CGNAT, multicast, broadcast and reserved addresses are refused, in IPv4, IPv4-mapped, NAT64 and 6to4 form, and Teredo outright',
+  'egress.ssrf-all-addresses': 'a name is refused when any one of its resolved addresses is refused',
+  'egress.dns-rebinding': 'a name is resolved once per request and exactly the checked address is dialled',
+  'egress.ip-spelling':
+    'decimal, octal and hex spellings of an IPv4 address are refused unless a CIDR rule allows the address',
+  'egress.cidr-allow': 'a CIDR allow reaches exactly its range (IPv4-mapped included) and nothing else',
+  'egress.host-parse':
+    'hosts are normalized (case, punycode, trailing dot); NUL, userinfo, percent-escapes and other non-hostname characters are refused',
+  'egress.host-match': 'host patterns match whole labels: allowed.com never matches allowed.com.evil.com',
+  'egress.path-normalize':
+    'paths are judged after dot-segment removal and escape normalization, and that same path is forwarded',
+  'egress.sni-fronting': 'an opaque tunnel whose TLS server name differs from the CONNECT target is cut',
+  'egress.inner-host': 'a request inside a tunnel whose Host differs from the CONNECT target is refused',
+  'egress.tunnel-tls-only': 'a tunnel that carries neither TLS nor HTTP is cut',
+  'egress.intercept-paths':
+    'hosts with method/path rules are intercepted and every inner request is judged with method and path',
+  'egress.intercept-sni': 'an intercepted handshake whose SNI differs from the CONNECT target fails',
+  'egress.ca-key-private':
+    'the session CA private key never leaves the host process; only certificates are handed out',
+  'egress.credential-inject':
+    'a bound credential is injected only on its hosts, methods and paths, in place of the placeholder',
+  'egress.credential-plaintext':
+    'a credential is never injected over plain HTTP unless its binding allows it',
+  'egress.own-credential':
+    'a request to a bound host carrying any other credential (header, cookie, query parameter) is refused',
+  'egress.secret-echo':
+    'a secret echoed by the upstream in headers or body (compressed or not) reaches the sandbox as the placeholder',
+  'egress.placeholder-no-leak':
+    'the real secret is in no event, no sandbox variable and no file the proxy writes',
+  'egress.events':
+    'every request emits an event with method, host, port, path, status, bytes, verdict, rule and duration, and never a header value or query',
+  'egress.ask-timeout': 'an ask that is not answered in time, or fails, is a deny',
+  'egress.decide-error': 'a policy that throws or returns garbage is a deny',
+  'egress.budget-requests':
+    'past the request budget, requests get 429 with an explanation and a budget event',
+  'egress.budget-bytes': 'a transfer past a byte budget is cut and later requests get 429',
+  'egress.budget-cost':
+    'LLM token and cost budgets are read from usage fields (streaming included) and enforced with 429',
+  'egress.budget-unpriced': 'a cost budget is spent when a model has no price, rather than left unbounded',
+  'egress.base-url-verified': 'base-URL mode forwards only over HTTPS with a verified certificate',
+  'egress.options': 'invalid or unknown options are errors that stop the session, never silently dropped',
+  'egress.socket-private':
+    'the proxy socket is mode 0600, a live socket is never taken over, and close removes it',
+} as const;
+
+/** A security requirement id of the egress part. */
+export type EgressRequirement = keyof typeof EGRESS_REQUIREMENTS;
