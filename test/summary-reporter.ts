@@ -6,7 +6,7 @@ import { writeSync } from 'node:fs';
 import type { Reporter, TestModule } from 'vitest/node';
 
 export default class SummaryReporter implements Reporter {
-  onTestRunEnd(testModules: readonly TestModule[]): void {
+  onTestRunEnd(testModules: readonly TestModule[], unhandledErrors: readonly unknown[] = []): void {
     let passed = 0;
     let failed = 0;
     let skipped = 0;
@@ -19,6 +19,8 @@ export default class SummaryReporter implements Reporter {
       }
       if (m.state() === 'failed' && [...m.children.allTests()].length === 0) failed++;
     }
+    // An unhandled error fails the run (vitest exits non-zero); count it as a failure here too.
+    failed += unhandledErrors.length;
     // Last of all, after vitest's own summary.
     process.once('exit', () => {
       writeSync(1, `\n${passed} passed, ${failed} failed, ${skipped} skipped\n`);
