@@ -51,4 +51,13 @@ export default tseslint.config(
     files: ['**/*.js', '**/*.mjs'],
     ...tseslint.configs.disableTypeChecked,
   },
+  {
+    // Scripts and benches run on Node.
+    files: ['**/*.js', '**/*.mjs'],
+    languageOptions: {
+      globals: Object.fromEntries(
+        ['process', 'console', 'Buffer', 'performance', 'setTimeout', 'clearTimeout', 'setImmediate', 'URL'].map((g) => [g, 'readonly']),
+      ),
+    },
+  },
 );
