@@ -162,7 +162,8 @@ function groupName(sessionId: string): string {
   return `${PREFIX}${process.pid}-${sessionId}`;
 }
 
-function ownerAlive(pid: number): boolean {
+/** True when a process with this pid exists (EPERM means it exists but is not ours). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -348,7 +349,7 @@ export function sweepStaleCgroups(info: CgroupInfo): number {
     }
     for (const e of entries) {
       const m = /^airlock-(\d+)-s[0-9a-f]+$/.exec(e);
-      if (m === null || ownerAlive(Number(m[1]))) continue;
+      if (m === null || processAlive(Number(m[1]))) continue;
       const dir = join(parent, e);
       if (pidsIn(dir).length === 0 && removeQuietly(dir)) removed++;
     }

@@ -20,7 +20,7 @@ export type {
 export { createBwrapBackend, supervisorPath, SANDBOX_UID, type BwrapBackendOptions } from './bwrap.js';
 export type { GvisorBackendOptions, RunscInfo } from './gvisor.js';
 
-export { detectCgroups, sweepStaleCgroups, type CgroupInfo, type Controller } from './cgroups.js';
+export { detectCgroups, processAlive, sweepStaleCgroups, type CgroupInfo, type Controller } from './cgroups.js';
 export type { ExecExit, ExecHandle, OutputSink } from './channel.js';
 export { buildSeccompFilter, evaluateSeccomp, BLOCKED_SYSCALLS, SECCOMP_RET, type SeccompFilter } from './seccomp.js';
 export { listTemplates, loadTemplateFile, resolveTemplate, type Template, type TemplateMount } from './templates.js';

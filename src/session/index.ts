@@ -7,10 +7,11 @@ import { mkdirSync, realpathSync, rmSync, statSync, writeFileSync, readFileSync,
 import { homedir } from 'node:os';
 import { join, relative, isAbsolute, posix } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { AirlockError, isErrnoException } from '../errors/index.js';
+import { AirlockError } from '../errors/index.js';
 import {
   createBwrapBackend,
   detectCgroups,
+  processAlive,
   loadGvisorBackend,
   resolveTemplate,
   sweepStaleCgroups,
@@ -281,15 +282,6 @@ interface OwnerRecord {
   createdAt: string;
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return isErrnoException(err) && err.code === 'EPERM';
-  }
-}
-
 /** True when the session's owning host process is still running. */
 export function sessionOwnerAlive(stateDir: string, id: string): boolean {
   try {
@@ -417,7 +409,6 @@ export async function createSession(options: SessionOptions): Promise<Session> {
 
   let destroying: Promise<void> | undefined;
   let endedReason: Error | undefined;
-  const live = new Set<ExecHandle>();
   let resolveEnded!: (err: Error) => void;
   const ended = new Promise<Error>((r) => {
     resolveEnded = r;
@@ -507,7 +498,8 @@ export async function createSession(options: SessionOptions): Promise<Session> {
         throw new PolicyDeniedError(subject, decision, `${decision.reason}; it needs a person's approval and no approval channel is attached to this session`);
       }
     }
-    const env: Record<string, string> = { ...baseEnv, ...decision?.exec?.env, ...opts.env };
+    // The rule's environment is applied last: a caller cannot undo what the policy sets.
+    const env: Record<string, string> = { ...baseEnv, ...opts.env, ...decision?.exec?.env };
     if (opts.tty !== undefined) env['TERM'] = opts.tty.term ?? env['TERM'] ?? 'xterm-256color';
     const t0 = performance.now();
     events.publish(
@@ -565,7 +557,6 @@ export async function createSession(options: SessionOptions): Promise<Session> {
       signal: (sig) => { via((h) => { h.signal(sig); }); },
       resize: (c, r) => { via((h) => { h.resize(c, r); }); },
     };
-    live.add(handle);
     const ruleTimeout = decision?.exec?.timeout;
     const timeoutMs = opts.timeoutMs ?? (ruleTimeout !== undefined && ruleTimeout !== null ? ruleTimeout : limits.execTimeoutMs);
     let timedOut = false;
@@ -579,7 +570,6 @@ export async function createSession(options: SessionOptions): Promise<Session> {
     const result = handle.done.then(
       (exit) => {
         if (timer !== undefined) clearTimeout(timer);
-        live.delete(handle);
         const durationMs = performance.now() - t0;
         events.publish(
           createEvent('exec.finished', id, {
@@ -598,7 +588,6 @@ export async function createSession(options: SessionOptions): Promise<Session> {
       },
       (err: unknown) => {
         if (timer !== undefined) clearTimeout(timer);
-        live.delete(handle);
         throw err;
       },
     );

@@ -11,6 +11,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
+import { z } from 'zod';
 import { AirlockError, isAirlockError } from '../errors/index.js';
 import { loadPolicy } from '../policy/index.js';
 import { FrameDecoder, FrameType, encodeFrame } from '../sandbox/protocol.js';
@@ -206,16 +207,32 @@ export async function runSessionHost(): Promise<void> {
   }
 }
 
-interface ExecRequestLine {
-  op: 'exec';
-  argv: string[];
-  cwd?: string;
-  env?: Record<string, string>;
-  timeoutMs?: number;
-  tty?: { cols: number; rows: number; term?: string };
-}
+// The session host's socket is private (0700 directory), but a request is still parsed, not
+// cast: a malformed line is refused rather than half-understood.
+const execRequestSchema = z.strictObject({
+  op: z.literal('exec'),
+  argv: z.array(z.string()).min(1),
+  cwd: z.string().optional(),
+  env: z.record(z.string(), z.string()).optional(),
+  timeoutMs: z.number().int().nonnegative().optional(),
+  tty: z.strictObject({ cols: z.number().int().positive(), rows: z.number().int().positive(), term: z.string().optional() }).optional(),
+});
+const requestSchema = z.discriminatedUnion('op', [
+  execRequestSchema,
+  z.strictObject({ op: z.literal('stop') }),
+  z.strictObject({ op: z.literal('info') }),
+]);
+type ExecRequestLine = z.infer<typeof execRequestSchema>;
+type RequestLine = z.infer<typeof requestSchema>;
 
-type RequestLine = ExecRequestLine | { op: 'stop' } | { op: 'info' };
+function parseRequest(line: string): RequestLine | undefined {
+  try {
+    const r = requestSchema.safeParse(JSON.parse(line));
+    return r.success ? r.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 function readLine(conn: Socket): Promise<{ line: string; rest: Buffer }> {
   return new Promise((resolve, reject) => {
@@ -241,7 +258,12 @@ function serveConnection(conn: Socket, session: Awaited<ReturnType<typeof create
   conn.on('error', () => undefined);
   void (async () => {
     const { line, rest } = await readLine(conn);
-    const req = JSON.parse(line) as RequestLine;
+    const req = parseRequest(line);
+    if (req === undefined) {
+      const e = { code: 'E_PROTOCOL', message: 'malformed request to the session host', hint: 'Use the airlock CLI or SDK of the same version.' };
+      conn.end(encodeFrame(FrameType.Error, 0, Buffer.from(JSON.stringify(e))));
+      return;
+    }
     if (req.op === 'stop') {
       await stop();
       conn.end(`${JSON.stringify({ ok: true })}\n`);
@@ -258,7 +280,9 @@ function serveConnection(conn: Socket, session: Awaited<ReturnType<typeof create
         ...(req.cwd === undefined ? {} : { cwd: req.cwd }),
         ...(req.env === undefined ? {} : { env: req.env }),
         ...(req.timeoutMs === undefined ? {} : { timeoutMs: req.timeoutMs }),
-        ...(req.tty === undefined ? {} : { tty: req.tty }),
+        ...(req.tty === undefined
+          ? {}
+          : { tty: { cols: req.tty.cols, rows: req.tty.rows, ...(req.tty.term === undefined ? {} : { term: req.tty.term }) } }),
       });
     } catch (err) {
       const e = isAirlockError(err) ? err.toJSON() : { code: 'E_INTERNAL', message: String(err), hint: '' };
