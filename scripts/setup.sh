@@ -4,13 +4,21 @@
 # System packages: bubblewrap (the sandbox), gcc + libc6-dev (the static in-sandbox
 # supervisor), python3/make/g++ (native npm modules), and the tools the test suite and
 # benchmarks drive inside sandboxes (curl, git, procps, socat, ripgrep, util-linux), and
-# Chromium for the approval page tests (driven by playwright-core, never downloaded).
+# Chromium for the approval page tests (driven by playwright-core, never downloaded), and
+# runsc (gVisor) where the distribution packages it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_pkgs=()
 want() { dpkg -s "$1" >/dev/null 2>&1 || need_pkgs+=("$1"); }
 for p in bubblewrap gcc libc6-dev make g++ python3 curl git procps socat ripgrep util-linux ca-certificates chromium; do want "$p"; done
+# gVisor (runsc) backs `--backend gvisor` and its conformance tests. Debian ships it; where the
+# distribution does not (Ubuntu), those tests skip and say why.
+if ! dpkg -s runsc >/dev/null 2>&1; then
+  if apt-cache show runsc >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && apt-cache show runsc >/dev/null 2>&1; }; then
+    need_pkgs+=(runsc)
+  fi
+fi
 
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   SUDO=""

@@ -135,12 +135,14 @@ export async function startBridge(socketPath: string): Promise<Bridge> {
     sockets.add(upstream);
     client.on('error', () => upstream.destroy());
     upstream.on('error', () => client.destroy());
+    // A side that closes ends the other one gracefully: what is still queued toward it must
+    // be delivered first (destroying it here once cut the tail off a 4 MiB download).
     client.on('close', () => {
-      upstream.destroy();
+      upstream.end();
       sockets.delete(client);
     });
     upstream.on('close', () => {
-      client.destroy();
+      client.end();
       sockets.delete(upstream);
     });
     client.pipe(upstream);
