@@ -156,6 +156,8 @@ function indexPatterns(entries: readonly ResolvedEntry[]): PatternIndex {
 /** Everything `decide` needs, built once per policy. */
 export interface CompiledPolicy {
   readonly unresolvable: 'ask' | 'deny';
+  /** How long an `ask` waits for a person, ms; null for the approvals queue's default. */
+  readonly approvalTimeoutMs: number | null;
   readonly execDefault: Level;
   readonly envLevel: Level;
   readonly envLevelSource: SourceRef | null;
@@ -321,6 +323,7 @@ export function checkConflicts(f: LoadedFile): void {
 /** Merges files (presets first, the policy last) and compiles the result. */
 export function compilePolicy(chain: readonly LoadedFile[]): CompiledPolicy {
   let unresolvable: 'ask' | 'deny' = 'deny';
+  let approvalTimeoutMs: number | null = null;
   let execDefault: Level = 'ask';
   let envLevel: Level = 'ask';
   let envLevelSource: SourceRef | null = null;
@@ -356,6 +359,7 @@ export function compilePolicy(chain: readonly LoadedFile[]): CompiledPolicy {
     const d = f.data;
     const src = (path: (string | number)[]): SourceRef => ({ file: f.file, line: f.lineOf(path) });
     if (d.unresolvable !== undefined) unresolvable = d.unresolvable;
+    if (d.approvals?.timeout !== undefined) approvalTimeoutMs = Math.round(d.approvals.timeout * 1000);
     if (d.exec?.default !== undefined) execDefault = d.exec.default;
     if (d.exec?.envLevel !== undefined) {
       envLevel = d.exec.envLevel;
@@ -528,6 +532,7 @@ export function compilePolicy(chain: readonly LoadedFile[]): CompiledPolicy {
 
   return {
     unresolvable,
+    approvalTimeoutMs,
     execDefault,
     envLevel,
     envLevelSource,

@@ -314,6 +314,17 @@ export const policySchema = z
       .describe('how tools parse their arguments'),
     files: filesSchema.optional(),
     network: networkSchema.optional(),
+    approvals: z
+      .strictObject({
+        timeout: z
+          .number()
+          .positive()
+          .max(86_400)
+          .optional()
+          .describe('seconds an asked action waits for a person before it is denied (default 120)'),
+      })
+      .optional()
+      .describe('how asked actions wait for a person'),
   })
   .describe('an Airlock policy (airlock.yaml)');
 

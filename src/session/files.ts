@@ -5,19 +5,37 @@
  * host's. No path is ever interpolated into a shell string: scripts are constants and
  * paths travel as separate argv entries.
  */
+import { createHash } from 'node:crypto';
 import { posix } from 'node:path';
+import { createTwoFilesPatch } from 'diff';
 import { AirlockError } from '../errors/index.js';
 
 /** What the file operations need from a session: run argv, collect raw bytes. */
 export interface RawRunner {
   /** `judged` is the action the policy decides on, instead of the helper command's argv. */
-  runRaw(argv: readonly string[], stdin?: Buffer, judged?: FileJudged): Promise<{ exitCode: number | null; signal: string | null; stdout: Buffer; stderr: Buffer }>;
+  runRaw(argv: readonly string[], stdin?: Buffer, judged?: FileJudged | InternalRun): Promise<{ exitCode: number | null; signal: string | null; stdout: Buffer; stderr: Buffer }>;
 }
 
 /** The action a file operation is judged as. */
 export interface FileJudged {
   kind: 'file.read' | 'file.write';
   path: string;
+  /**
+   * For a write: the SHA-256 of the exact bytes written, and a lazily built diff against
+   * the current content, both shown to a person when the policy asks.
+   */
+  contentSha256?: string;
+  diff?: () => Promise<string>;
+}
+
+/**
+ * Airlock's own helper run, not an action of the agent's (reading a file to show a person
+ * its diff): no policy decision, recorded as an exec like any other, its output never
+ * returned to the agent.
+ */
+export interface InternalRun {
+  kind: 'internal';
+  why: string;
 }
 
 /** One entry of a directory listing. */
@@ -65,9 +83,13 @@ export async function readFile(run: RawRunner, path: string, maxBytes = 10 * 102
 export async function writeFile(run: RawRunner, path: string, content: Buffer | string): Promise<void> {
   const p = sandboxPath(path);
   const script = 'set -e; t="$1.airlock-$$"; cat > "$t"; mv -f -- "$t" "$1"';
-  const r = await run.runRaw(['/bin/sh', '-c', script, 'airlock-write', p], typeof content === 'string' ? Buffer.from(content) : content, {
+  // A copy: the caller may change its buffer while a person looks at the approval.
+  const bytes = Buffer.from(content);
+  const r = await run.runRaw(['/bin/sh', '-c', script, 'airlock-write', p], bytes, {
     kind: 'file.write',
     path: p,
+    contentSha256: createHash('sha256').update(bytes).digest('hex'),
+    diff: () => writeDiff(run, p, bytes),
   });
   if (r.exitCode !== 0) throw failure('write', p, r);
 }
@@ -117,4 +139,26 @@ export async function search(
     hits.push({ path: line.slice(0, nul), line: Number(rest.slice(0, colon)), text: rest.slice(colon + 1) });
   }
   return hits;
+}
+
+const DIFF_SOURCE_LIMIT = 1024 * 1024;
+
+/**
+ * The unified diff a person sees for a write: the current content (read inside the
+ * sandbox by a fixed helper, for display only) against the bytes that will be written.
+ */
+async function writeDiff(run: RawRunner, p: string, next: Buffer): Promise<string> {
+  const r = await run.runRaw(['/bin/sh', '-c', 'test -f "$1" && head -c "$2" -- "$1"; exit 0', 'airlock-diff', p, String(DIFF_SOURCE_LIMIT + 1)], undefined, {
+    kind: 'internal',
+    why: 'the current content, for the diff a person approves',
+  });
+  const before = r.stdout;
+  const binary = (b: Buffer): boolean => b.subarray(0, 8192).includes(0);
+  if (binary(before) || binary(next)) {
+    return `Binary file ${p}: ${before.length} bytes now, ${next.length} bytes after (sha256 ${createHash('sha256').update(next).digest('hex')})\n`;
+  }
+  if (before.length > DIFF_SOURCE_LIMIT || next.length > DIFF_SOURCE_LIMIT) {
+    return `File ${p} is too large to show as a diff: ${before.length > DIFF_SOURCE_LIMIT ? 'more than 1 MiB' : `${before.length} bytes`} now, ${next.length} bytes after (sha256 ${createHash('sha256').update(next).digest('hex')})\n`;
+  }
+  return createTwoFilesPatch(`a${p}`, `b${p}`, before.toString('utf8'), next.toString('utf8'), undefined, undefined, { context: 3 });
 }

@@ -27,7 +27,9 @@ import {
   type Template,
 } from '../sandbox/index.js';
 import { attachAudit, type AuditAttachment } from '../audit/index.js';
-import { createDecideContext, decide, type Action, type Decision, type Policy } from '../policy/index.js';
+import { createDecideContext, decide, loadPolicy, type Action, type Decision, type Policy } from '../policy/index.js';
+import type { ApprovalQueue } from '../approvals/index.js';
+import { waitForApproval, type ApprovedRun } from './approval.js';
 import { createEvent, createEventChannel, type EventChannel } from '../events/index.js';
 import { createRedactor } from '../redact/index.js';
 import { listDirectory, readFile, search, writeFile, type DirEntry, type RawRunner, type SearchHit } from './files.js';
@@ -72,6 +74,12 @@ export interface SessionOptions {
   policy?: Policy;
   /** Secret values the session knows, redacted from every record and output excerpt. */
   secrets?: readonly string[];
+  /**
+   * Where `ask` verdicts go: the action waits (bounded by the policy's `approvals.timeout`,
+   * default 120 s) until a person decides on a channel of this queue, then runs exactly
+   * what was approved. Without a queue an `ask` is a deny.
+   */
+  approvals?: ApprovalQueue;
 }
 
 /** Options for one command. */
@@ -426,6 +434,8 @@ export async function createSession(options: SessionOptions): Promise<Session> {
       if (sessionTimer !== undefined) clearTimeout(sessionTimer);
       end(new AirlockError('E_SESSION_CLOSED', `session ${id} was destroyed`, { hint: 'Start a new session.' }));
       try {
+        // Pending asks of a session that is gone are denied, and its session grants dropped.
+        options.approvals?.endSession(id, 'the session ended');
         await sandbox.destroy();
         events.publish(
           createEvent('session.stopped', id, {
@@ -463,12 +473,15 @@ export async function createSession(options: SessionOptions): Promise<Session> {
   };
 
   const decideContext = createDecideContext({ workspace: WORKSPACE, home: SANDBOX_HOME });
+  let currentPolicy = options.policy;
   let execSeq = 0;
   const start = (
     argv: readonly string[],
     opts: SpawnOptions,
     sink: { stdout(c: Buffer): void; stderr(c: Buffer): void },
     judged?: Action,
+    write?: { contentSha256: string; diff?: string },
+    internal = false,
   ): { handle: ExecHandle; result: Promise<ExecResult> } => {
     if (endedReason !== undefined) throw endedReason;
     if (argv.length === 0 || argv[0] === '') {
@@ -478,9 +491,15 @@ export async function createSession(options: SessionOptions): Promise<Session> {
     const cwd = resolveCwd(opts.cwd);
     const execId = `x${++execSeq}`;
     let decision: Decision | undefined;
-    if (options.policy !== undefined) {
+    // Set when a person must decide first; resolves to what they approved (and nothing else runs).
+    let approval: Promise<ApprovedRun> | undefined;
+    // What runs: the caller's arrays are copied now, or, after an ask, replaced by exactly
+    // what the person approved (the caller may still hold and change its own arrays).
+    const request: ApprovedRun = { argv: [...argv], cwd, ...(opts.env === undefined ? {} : { env: { ...opts.env } }) };
+    const policy = internal ? undefined : currentPolicy;
+    if (policy !== undefined) {
       const action: Action = judged ?? { kind: 'exec', argv, cwd, ...(opts.env === undefined ? {} : { env: opts.env }) };
-      decision = decide(action, options.policy, decideContext);
+      decision = decide(action, policy, decideContext);
       const subject = action.kind === 'exec' ? ('argv' in action ? action.argv.join(' ') : action.command) : action.kind === 'network' ? `${action.host}:${action.port}` : action.path;
       events.publish(
         createEvent('policy.decision', id, {
@@ -495,18 +514,50 @@ export async function createSession(options: SessionOptions): Promise<Session> {
       if (decision.verdict === 'deny') throw new PolicyDeniedError(subject, decision);
       if (decision.verdict === 'ask') {
         // Fail closed: an ask with nobody attached to answer it is a deny.
-        throw new PolicyDeniedError(subject, decision, `${decision.reason}; it needs a person's approval and no approval channel is attached to this session`);
+        if (options.approvals === undefined) {
+          throw new PolicyDeniedError(subject, decision, `${decision.reason}; it needs a person's approval and no approval channel is attached to this session`);
+        }
+        const asked = decision;
+        approval = waitForApproval({
+          queue: options.approvals,
+          sessionId: id,
+          sessionName: options.name,
+          action,
+          decision,
+          request,
+          execId,
+          policyFile: policy.file === '<text>' ? undefined : policy.file,
+          timeoutMs: policy.compiled.approvalTimeoutMs ?? undefined,
+          publish: (e) => { events.publish(e); },
+          ...(write?.contentSha256 === undefined ? {} : { contentSha256: write.contentSha256 }),
+          ...(write?.diff === undefined ? {} : { diff: write.diff }),
+          refuse: (why) => new PolicyDeniedError(subject, asked, why),
+          onRuleGranted: () => {
+            // The confirmed rule is in the policy file now; later actions are judged by it.
+            // A file that no longer loads keeps the policy in force (stricter, never wider).
+            try {
+              currentPolicy = loadPolicy({ path: policy.file });
+            } catch {
+              // keep the current policy
+            }
+          },
+        });
+        // A caller that never waits for the result must not see an unhandled rejection.
+        approval.catch(() => undefined);
       }
     }
-    // The rule's environment is applied last: a caller cannot undo what the policy sets.
-    const env: Record<string, string> = { ...baseEnv, ...opts.env, ...decision?.exec?.env };
-    if (opts.tty !== undefined) env['TERM'] = opts.tty.term ?? env['TERM'] ?? 'xterm-256color';
-    const t0 = performance.now();
-    events.publish(
-      createEvent('exec.started', id, { execId, argv: [...argv], cwd, ...(opts.tty === undefined ? {} : { tty: true }) }),
-    );
+    const approvedRun = approval ?? Promise.resolve(request);
+    let t0 = performance.now();
     // Nothing runs before its record is durable: an action that cannot be recorded does not run.
-    const gate = audit === undefined ? Promise.resolve() : audit.flush().then(() => undefined);
+    const gate = approvedRun.then(async (run) => {
+      if (endedReason !== undefined) throw endedReason;
+      t0 = performance.now();
+      events.publish(
+        createEvent('exec.started', id, { execId, argv: [...run.argv], cwd: run.cwd, ...(opts.tty === undefined ? {} : { tty: true }) }),
+      );
+      if (audit !== undefined) await audit.flush();
+      return run;
+    });
     const digest = createHash('sha256');
     let stdoutBytes = 0;
     let stderrBytes = 0;
@@ -522,10 +573,14 @@ export async function createSession(options: SessionOptions): Promise<Session> {
     };
     let real: ExecHandle | undefined;
     const queued: ((h: ExecHandle) => void)[] = [];
-    const started = gate.then(() => {
+    const started = gate.then((run) => {
       if (endedReason !== undefined) throw endedReason;
+      // The rule's environment is applied last: a caller cannot undo what the policy sets.
+      const env: Record<string, string> = { ...baseEnv, ...run.env, ...decision?.exec?.env };
+      if (opts.tty !== undefined) env['TERM'] = opts.tty.term ?? env['TERM'] ?? 'xterm-256color';
+      armTimer();
       const h = sandbox.exec(
-        { argv, env, cwd, ...(opts.tty === undefined ? {} : { tty: { cols: opts.tty.cols, rows: opts.tty.rows } }) },
+        { argv: run.argv, env, cwd: run.cwd, ...(opts.tty === undefined ? {} : { tty: { cols: opts.tty.cols, rows: opts.tty.rows } }) },
         {
           stdout: (c) => {
             stdoutBytes += c.length;
@@ -561,11 +616,14 @@ export async function createSession(options: SessionOptions): Promise<Session> {
     const timeoutMs = opts.timeoutMs ?? (ruleTimeout !== undefined && ruleTimeout !== null ? ruleTimeout : limits.execTimeoutMs);
     let timedOut = false;
     let timer: NodeJS.Timeout | undefined;
-    if (timeoutMs > 0) {
-      timer = setTimeout(() => {
-        timedOut = true;
-        handle.signal('SIGKILL');
-      }, timeoutMs);
+    // The wall clock starts when the command does, not while it waits for a person.
+    function armTimer(): void {
+      if (timeoutMs > 0) {
+        timer = setTimeout(() => {
+          timedOut = true;
+          handle.signal('SIGKILL');
+        }, timeoutMs);
+      }
     }
     const result = handle.done.then(
       (exit) => {
@@ -598,6 +656,13 @@ export async function createSession(options: SessionOptions): Promise<Session> {
     async runRaw(argv, stdin, judged) {
       const out: Buffer[] = [];
       const err: Buffer[] = [];
+      // A person asked about a write sees its diff; it is built only when the policy asks.
+      const asks = judged !== undefined && judged.kind !== 'internal' && options.approvals !== undefined && currentPolicy !== undefined &&
+        decide({ kind: judged.kind, path: judged.path }, currentPolicy, decideContext).verdict === 'ask';
+      const write =
+        judged === undefined || judged.kind === 'internal' || judged.contentSha256 === undefined
+          ? undefined
+          : { contentSha256: judged.contentSha256, ...(asks && judged.diff !== undefined ? { diff: await judged.diff() } : {}) };
       const { handle, result } = start(
         argv,
         {},
@@ -605,7 +670,9 @@ export async function createSession(options: SessionOptions): Promise<Session> {
           stdout: (c) => out.push(Buffer.from(c)),
           stderr: (c) => err.push(Buffer.from(c)),
         },
-        judged,
+        judged === undefined || judged.kind === 'internal' ? undefined : { kind: judged.kind, path: judged.path },
+        write,
+        judged?.kind === 'internal',
       );
       if (stdin !== undefined) handle.write(stdin);
       handle.end();

@@ -1,0 +1,99 @@
+/**
+ * `ask` verdicts in a session: the action goes to the approval queue, waits (bounded) for a
+ * person, and, when approved, what runs is the stored canonical action the person saw,
+ * never the caller's arrays (which it may still hold and change while the ask waits).
+ */
+import type { ApprovalAction, ApprovalEvent, ApprovalQueue, CanonicalAction } from '../approvals/index.js';
+import type { Action, Decision } from '../policy/index.js';
+
+/** What the executor runs once an action is allowed. */
+export interface ApprovedRun {
+  readonly argv: readonly string[];
+  readonly cwd: string;
+  readonly env?: Readonly<Record<string, string>>;
+}
+
+/** Everything {@link waitForApproval} needs. */
+export interface WaitForApprovalInput {
+  readonly queue: ApprovalQueue;
+  readonly sessionId: string;
+  readonly sessionName: string | undefined;
+  /** The action the policy judged (an exec, or the file operation a helper command carries out). */
+  readonly action: Action;
+  readonly decision: Decision;
+  /** What would run if the ask is approved. For file operations it is the fixed helper command. */
+  readonly request: ApprovedRun;
+  readonly execId: string;
+  readonly policyFile: string | undefined;
+  readonly timeoutMs: number | undefined;
+  readonly publish: (event: ApprovalEvent) => void;
+  /** For a file write: the SHA-256 of the exact bytes that will be written, and the diff shown. */
+  readonly contentSha256?: string;
+  readonly diff?: string;
+  /** Builds the error thrown when the person denies or nobody answers in time. */
+  readonly refuse: (why: string) => Error;
+  /** Called after a `rule` grant was written into the policy file. */
+  readonly onRuleGranted: () => void;
+}
+
+function toApprovalAction(action: Action, contentSha256: string | undefined): ApprovalAction {
+  if (action.kind === 'exec') {
+    const base = { ...(action.cwd === undefined ? {} : { cwd: action.cwd }), ...(action.env === undefined ? {} : { env: action.env }) };
+    return 'argv' in action ? { kind: 'exec', argv: [...action.argv], ...base } : { kind: 'exec', command: action.command, ...base };
+  }
+  if (action.kind === 'network') {
+    return {
+      kind: 'network',
+      host: action.host,
+      port: action.port,
+      ...(action.method === undefined ? {} : { method: action.method }),
+      ...(action.path === undefined ? {} : { path: action.path }),
+    };
+  }
+  return { kind: action.kind, path: action.path, ...(contentSha256 === undefined ? {} : { contentSha256 }) };
+}
+
+/** What to run for an authorized canonical action. */
+function runFor(canonical: CanonicalAction, request: ApprovedRun): ApprovedRun {
+  if (canonical.kind === 'exec' && canonical.argv !== null) {
+    return {
+      argv: [...canonical.argv],
+      cwd: canonical.cwd ?? request.cwd,
+      ...(Object.keys(canonical.env).length === 0 ? {} : { env: { ...canonical.env } }),
+    };
+  }
+  // A file operation runs its fixed helper command; `authorize` has checked that the path
+  // (and, for a write, the content digest) is the one the person approved.
+  return request;
+}
+
+/**
+ * Puts an asked action in front of a person and waits. Resolves to what may run; rejects
+ * (through `refuse`) when the person denies it or the wait times out.
+ */
+export async function waitForApproval(input: WaitForApprovalInput): Promise<ApprovedRun> {
+  const action = toApprovalAction(input.action, input.contentSha256);
+  const decision = await input.queue.request(
+    {
+      sessionId: input.sessionId,
+      sessionName: input.sessionName,
+      action,
+      decision: input.decision,
+      execId: input.execId,
+      ...(input.policyFile === undefined ? {} : { policyFile: input.policyFile }),
+      ...(input.diff === undefined ? {} : { diff: input.diff }),
+    },
+    { ...(input.timeoutMs === undefined ? {} : { timeoutMs: input.timeoutMs }), publish: input.publish },
+  );
+  if (!decision.approved) {
+    const seconds = Math.round(decision.waitedMs / 1000);
+    throw input.refuse(
+      decision.status === 'expired'
+        ? `${input.decision.reason}; it needed a person's approval and nobody answered within ${seconds} s (${decision.id})`
+        : `${input.decision.reason}; a person denied it (${decision.by} via ${decision.channel}${decision.reason === '' ? '' : `: ${decision.reason}`}; ${decision.id})`,
+    );
+  }
+  const canonical = input.queue.authorize(decision, action);
+  if (decision.scope === 'rule') input.onRuleGranted();
+  return runFor(canonical, input.request);
+}
