@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApprovalQueue, type ApprovalChange, type ApprovalQueue, type ApprovalRecord } from '../../src/approvals/index.js';
+import { createApprovalQueue, type ApprovalQueue, type ApprovalRecord } from '../../src/approvals/index.js';
 import { createSession, type Session } from '../../src/index.js';
 import { loadPolicy } from '../../src/policy/index.js';
 import type { AirlockEvent } from '../../src/events/index.js';
@@ -47,13 +47,12 @@ function nextAsk(): Promise<ApprovalRecord> {
       resolve(first);
       return;
     }
-    const stop = queue.watch((c: ApprovalChange) => {
+    const stop = queue.watch(() => {
       const rec = queue.list({ status: 'pending', sessionId: session.id })[0];
       if (rec !== undefined) {
         stop();
         resolve(rec);
       }
-      void c;
     });
   });
 }

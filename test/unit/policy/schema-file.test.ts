@@ -21,6 +21,7 @@ describe('schema/airlock.schema.json', () => {
       'tools',
       'files',
       'network',
+      'approvals',
     ]);
   });
 });
