@@ -48,7 +48,7 @@ describe('airlock doctor --attack', () => {
     expectClean(report);
   }, 300_000);
 
-  it('the checks detect an escape: a canary made visible inside is reported as escaped', async () => {
+  it('redteam.detects-escape: a canary made visible inside is reported as escaped', async () => {
     const cases = ALL_CASES.filter((c) => ['sec-ssh-key', 'sec-env', 'fs-host-path-direct'].includes(c.id));
     const report = await runAttackSuite({
       cases,
@@ -68,7 +68,7 @@ describe('airlock doctor --attack', () => {
     expect(report.escaped).toBe(2);
   }, 120_000);
 
-  it('the checks detect an escape: a policy case that is allowed is reported as escaped', async () => {
+  it('redteam.detects-escape: a policy case that is allowed is reported as escaped', async () => {
     const report = await runAttackSuite({
       cases: [
         { kind: 'policy', id: 'meta-allowed', class: 'policy', description: 'an allowed command, judged as if it had to be denied', expected: 'denied', action: { op: 'exec', argv: ['touch', '.git/hooks/../../ok'] } },
@@ -78,7 +78,7 @@ describe('airlock doctor --attack', () => {
     expect(report.results[0]?.evidence).toMatch(/not denied/);
   }, 60_000);
 
-  it('doctor --exposure --json lists paths, environment, hosts, credentials, limits and layers', () => {
+  it('redteam.exposure: doctor --exposure --json lists paths, environment, hosts, credentials, limits and layers', () => {
     const r = spawnSync(process.execPath, [CLI, 'doctor', '--exposure', '--json'], {
       encoding: 'utf8',
       env: { ...process.env, AIRLOCK_HOME: tempDir('rthome') },
@@ -91,6 +91,13 @@ describe('airlock doctor --attack', () => {
     expect(e.network.map((n) => n.id)).toContain('npm-registry');
     expect(e.layers.namespaces.length).toBeGreaterThan(3);
     expect(e.limits).toHaveProperty('memoryBytes');
+  }, 60_000);
+
+  it('sandbox.proc-sys-readonly: kernel.core_pattern cannot be set from inside (even as host root)', async () => {
+    const report = await runAttackSuite({ cases: ALL_CASES.filter((c) => c.id === 'fs-core-pattern' || c.id === 'fs-sysrq') });
+    expect(report.results.map((r) => r.verdict)).toEqual(['contained', 'contained']);
+    const core = report.results.find((r) => r.id === 'fs-core-pattern');
+    expect(core?.evidence).toMatch(/Read-only file system|Permission denied|Directory nonexistent/);
   }, 60_000);
 
   it('doctor --attack refuses a backend it cannot run', () => {
