@@ -34,6 +34,8 @@ export interface Canaries {
   hits(): { tcp: number; udp: number; unix: number; abstract: number };
   /** Host files (content hashes) and directories (listings) that must not change. */
   snapshot(): Map<string, string>;
+  /** Removes the planted files and the variable now (for a signal handler); services stay. */
+  removeFilesSync(): void;
   remove(): Promise<void>;
 }
 
@@ -150,6 +152,17 @@ export async function plantCanaries(options: { base: string; home?: string; extr
       .flat()
       .find((i) => i !== undefined && i.family === 'IPv4' && !i.internal)?.address ?? '';
 
+  const removeFilesSync = (): void => {
+    Reflect.deleteProperty(process.env, envName);
+    for (const p of created.splice(0)) rmSync(p, { force: true });
+    for (const d of createdDirs.splice(0).reverse()) {
+      try {
+        rmdirSync(d);
+      } catch {
+        // not empty: something else was put there meanwhile; leave it
+      }
+    }
+  };
   const watched = [
     ...created,
     ...WATCHED_HOME_FILES.map((f) => join(home, f)),
@@ -177,22 +190,15 @@ export async function plantCanaries(options: { base: string; home?: string; extr
     values,
     hits: () => ({ ...counts }),
     snapshot: () => new Map(watched.map((p) => [p, hashOf(p)])),
+    removeFilesSync,
     async remove() {
-      Reflect.deleteProperty(process.env, envName);
       await Promise.all([
         new Promise<void>((r) => tcp.close(() => { r(); })),
         new Promise<void>((r) => unix.close(() => { r(); })),
         new Promise<void>((r) => abstract.close(() => { r(); })),
         new Promise<void>((r) => { udp.close(() => { r(); }); }),
       ]);
-      for (const p of created) rmSync(p, { force: true });
-      for (const d of createdDirs.reverse()) {
-        try {
-          rmdirSync(d);
-        } catch {
-          // not empty: something else was put there meanwhile; leave it
-        }
-      }
+      removeFilesSync();
     },
   };
 }

@@ -89,7 +89,7 @@ export async function buildExposureReport(options: ExposureOptions = {}): Promis
     rmSync(ws, { recursive: true, force: true });
   }
   return {
-    policy: policy.file,
+    policy: options.policyPath === undefined ? 'the default preset' : policy.file,
     template: template.name,
     backend,
     readable: [
@@ -97,8 +97,8 @@ export async function buildExposureReport(options: ExposureOptions = {}): Promis
       { path: '/workspace', from: 'the project (read-write unless --read-only)' },
       { path: '/tmp', from: `tmpfs, ${limits.tmpBytes} bytes` },
       { path: '/home/agent', from: `tmpfs, ${limits.homeBytes} bytes` },
-      { path: '/proc', from: "the sandbox's own pid namespace" },
-      { path: '/dev', from: 'null, zero, full, random, urandom, tty, pts' },
+      { path: '/proc', from: "the sandbox's own pid namespace (/proc/sys read-only)" },
+      { path: '/dev', from: 'a minimal /dev: null, zero, full, random, urandom, tty, pts, shm' },
     ],
     writable: [
       { path: '/workspace', from: 'the project' },

@@ -353,9 +353,19 @@ export async function runAttackSuite(options: AttackSuiteOptions = {}): Promise<
   const stateDir = join(base, 'state');
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   const canaries = await plantCanaries({ base, ...(options.home === undefined ? {} : { home: options.home }) });
+  // Interrupted (Ctrl-C, a CI timeout): the fake credentials must not stay in $HOME.
+  const onSignal = (sig: NodeJS.Signals): void => {
+    canaries.removeFilesSync();
+    rmSync(base, { recursive: true, force: true });
+    process.kill(process.pid, sig);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   try {
     return await runWithCanaries(options, cases, backend, base, stateDir, canaries, t0, startedAt);
   } finally {
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
     await canaries.remove();
     rmSync(base, { recursive: true, force: true });
   }
