@@ -95,6 +95,7 @@ export async function plantCanaries(options: { base: string; home?: string; extr
     outside: value('outside'),
     tcp: value('tcp'),
     unix: value('unix'),
+    credential: value('credential'),
   };
   sweepStale(home);
   const created: string[] = [];

