@@ -542,6 +542,12 @@ async function runWithCanaries(
       }
     }),
   );
+  // A change no single case was seen making (a background process after its case ended).
+  const final = canaries.snapshot();
+  const late = [...ctx.baseline].filter(([p, h]) => final.get(p) !== h).map(([p]) => p);
+  if (late.length > 0) {
+    for (const c of sandboxCases) record(c, 'escaped', `host path changed during the run: ${late.join(', ')}`, 0);
+  }
   for (const c of tamperCases) {
     const t = Date.now();
     const sid = finishedSessions[0];
