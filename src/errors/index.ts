@@ -53,6 +53,7 @@ export const ERROR_CODES = [
   'E_APPROVAL_STORE',
   'E_SERVER_LISTEN',
   'E_WEBHOOK_FAILED',
+  'E_REDTEAM_CASE',
   'E_INTERNAL',
 ] as const;
 

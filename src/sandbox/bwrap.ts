@@ -73,6 +73,11 @@ export function bwrapArgs(
   }
   for (const [dest, src] of Object.entries(etcFiles)) a.push('--ro-bind', src, dest);
   a.push('--proc', '/proc', '--dev', '/dev');
+  // When airlock runs as root, the sandbox's uid maps to host uid 0, and the kernel checks
+  // /proc/sys and /proc/sysrq-trigger by file mode against that uid alone: without these
+  // read-only covers a sandbox could set kernel.core_pattern (a pipe to a program it wrote:
+  // host root) or trigger sysrq. Found by the red-team case fs-core-pattern.
+  for (const p of ['/proc/sys', '/proc/sysrq-trigger', '/proc/irq', '/proc/bus']) a.push('--ro-bind-try', p, p);
   a.push('--perms', '1777', '--size', String(spec.limits.tmpBytes), '--tmpfs', '/tmp');
   a.push('--perms', '0700', '--size', String(spec.limits.homeBytes), '--tmpfs', '/home/agent');
   a.push(spec.workspaceReadOnly ? '--ro-bind' : '--bind', spec.workspace, '/workspace');

@@ -16,6 +16,7 @@ export const SANDBOX_REQUIREMENTS = {
   'sandbox.net-loopback-only': 'the only network interface is loopback: no TCP, UDP or DNS reaches the host or beyond',
   'sandbox.no-host-unix-sockets': 'host unix sockets (path and abstract) are unreachable',
   'sandbox.readonly-root': 'the root filesystem is read-only and built from an explicit list of host paths',
+  'sandbox.proc-sys-readonly': '/proc/sys, /proc/sysrq-trigger, /proc/irq and /proc/bus are read-only even when airlock runs as root (no kernel.core_pattern from inside)',
   'sandbox.no-host-secrets': 'home directories, /root, /etc/shadow, ssh keys, cloud credentials and docker.sock are absent',
   'sandbox.workspace-rw': '/workspace is the project directory, read-write (or read-only when asked)',
   'sandbox.tmp-limited': '/tmp is a private size-limited tmpfs with nosuid and nodev',

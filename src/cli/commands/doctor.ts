@@ -3,13 +3,24 @@ import { diagnose } from '../../sandbox/index.js';
 import { resolveStateDir } from '../../session/index.js';
 import { EXIT, printJson } from '../output.js';
 
-/** `airlock doctor [--json]`. */
+/** `airlock doctor [--json] [--attack [--backend B]] [--exposure [--policy F] [--template T]]`. */
 export function register(program: Command, setExit: (code: number) => void): void {
   program
     .command('doctor')
     .description('check that this machine can run sandboxes, and say what to fix')
     .option('--json', 'print JSON')
-    .action(async (opts: { json?: boolean }) => {
+    .option('--attack', 'run the red-team suite against a live sandbox; exit 1 on any escape or error')
+    .option('--exposure', 'report what a session can reach: paths, environment, hosts, credentials, limits, layers')
+    .option('--backend <name>', 'backend for --attack and --exposure (bwrap, gvisor)')
+    .option('--policy <file>', 'policy file for --exposure (default: the default preset)')
+    .option('--template <name>', 'template for --exposure (default: host)')
+    .action(async (opts: { json?: boolean; attack?: boolean; exposure?: boolean; backend?: string; policy?: string; template?: string }) => {
+      if (opts.attack === true || opts.exposure === true) {
+        // Loaded only when asked for: plain `airlock doctor` never reads the red-team module.
+        const { runDoctorRedteam } = await import('./doctor-redteam.js');
+        setExit(await runDoctorRedteam(opts));
+        return;
+      }
       const report = await diagnose(resolveStateDir());
       if (opts.json === true) printJson(report);
       else {

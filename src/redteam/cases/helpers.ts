@@ -1,0 +1,57 @@
+/**
+ * Small builders that keep the case files readable.
+ */
+import type { AttackClass, PolicyAction, PolicyCase, SandboxCase } from '../types.js';
+
+/** A sandbox case. */
+export function sb(
+  id: string,
+  cls: AttackClass,
+  description: string,
+  script: string,
+  extra: Partial<Pick<SandboxCase, 'hostMustNotExist' | 'isolated' | 'tty' | 'timeoutMs'>> = {},
+): SandboxCase {
+  return { kind: 'sandbox', id, class: cls, description, expected: 'blocked', script, ...extra };
+}
+
+/**
+ * A Python prelude for raw system calls: `sc(nr, *args)` returns (result, errno) and
+ * `esc(what)` prints the escape marker.
+ */
+export const PY = `import ctypes, os, sys, socket
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+def sc(n, *a):
+    ctypes.set_errno(0)
+    r = libc.syscall(ctypes.c_long(n), *[ctypes.c_long(x) if isinstance(x, int) else x for x in a])
+    return r, ctypes.get_errno()
+M = 'RT-ESCAPED-' + os.environ['RT_TOKEN']
+def esc(what):
+    print(M, what, flush=True)
+`;
+
+/** A sandbox case whose body is Python after {@link PY}. */
+export function pyCase(
+  id: string,
+  cls: AttackClass,
+  description: string,
+  body: string,
+  extra: Partial<Pick<SandboxCase, 'hostMustNotExist' | 'isolated' | 'tty' | 'timeoutMs'>> = {},
+): SandboxCase {
+  return sb(id, cls, description, `python3 - <<'PYEOF'\n${PY}${body}\nPYEOF`, extra);
+}
+
+/** A policy-face case. */
+export function pol(id: string, cls: AttackClass, description: string, action: PolicyAction, before?: readonly PolicyAction[], knownGap?: string): PolicyCase {
+  return { kind: 'policy', id, class: cls, description, expected: 'denied', action, ...(before === undefined ? {} : { before }), ...(knownGap === undefined ? {} : { knownGap }) };
+}
+
+/** `sh -c SCRIPT` through the policy face. */
+export function shc(script: string, shell = 'sh'): PolicyAction {
+  return { op: 'exec', argv: [shell, '-c', script] };
+}
+
+/** An argv through the policy face. */
+export function argv(...a: string[]): PolicyAction {
+  return { op: 'exec', argv: a };
+}

@@ -1,0 +1,10 @@
+/**
+ * Requirements of the red-team part, by id. Tests cite these ids in their names;
+ * test/unit/requirements.test.ts fails when an id here has no test citing it.
+ */
+export const REDTEAM_REQUIREMENTS = {
+  'redteam.bwrap': 'every attack case is contained on the bwrap backend (zero escapes, zero errors), through `airlock doctor --attack`',
+  'redteam.gvisor': 'every attack case is contained on the gVisor backend where runsc is installed',
+  'redteam.detects-escape': 'a deliberately weakened session (a canary visible inside, an allowed action expected denied) is reported as escaped',
+  'redteam.exposure': '`airlock doctor --exposure` reports paths, environment, hosts, credentials, limits and isolation layers',
+} as const;
