@@ -33,17 +33,50 @@ import { createRedactor } from '../redact/index.js';
 import { listDirectory, readFile, search, writeFile, type DirEntry, type RawRunner, type SearchHit } from './files.js';
 import { resolveLimits, type LimitsInput } from './limits.js';
 import { resolveStateDir } from './state.js';
+import {
+  checkWorkspaceMode,
+  stageWorkspace,
+  sweepStagedWorkspaces,
+  type SessionStagingOptions,
+  type SessionWorkspaceMode,
+  type WorkspaceMode,
+} from './staging.js';
+import type { StagedWorkspace } from '../workspace/index.js';
 
 export { resolveLimits, parseDuration, parseSize, DEFAULT_LIMITS, type LimitsInput } from './limits.js';
 export { resolveStateDir } from './state.js';
 export { sandboxPath, type DirEntry, type SearchHit } from './files.js';
+export {
+  STAGED_RETENTION_MS,
+  describeChanges,
+  finishStagedRun,
+  openSessionWorkspace,
+  summarizeChanges,
+  type ChangeSummary,
+  type SessionStagingOptions,
+  type SessionWorkspaceMode,
+  type StagedRunAction,
+  type StagedRunOutcome,
+  type SummaryProtected,
+  type SummaryRejected,
+  type WorkspaceMode,
+} from './staging.js';
 
 /** Options for {@link createSession}. */
 export interface SessionOptions {
-  /** Host directory the agent works in; bound at /workspace. */
+  /** The user's project directory; the sandbox sees it (staged, by default) at /workspace. */
   workspace: string;
-  /** Mount /workspace read-only. */
+  /** Mount the project read-only at /workspace (nothing can change, so nothing is staged). */
   workspaceReadOnly?: boolean;
+  /**
+   * `staged` (default): /workspace is a staged copy of the project (src/workspace: overlayfs,
+   * or a copy where the overlay cannot be mounted); the project changes only when
+   * `session.staged.apply()` (or `airlock apply`) lands the changes. `direct`: the project
+   * itself is bound read-write and every write lands at once.
+   */
+  workspaceMode?: WorkspaceMode;
+  /** Staging options (strategy, the agent's git identity), for `workspaceMode: 'staged'`. */
+  staging?: SessionStagingOptions;
   /** Template name (or a path to a template file); default "host". */
   template?: string;
   /** Sandbox backend; default "bwrap". */
@@ -142,6 +175,16 @@ export interface Session {
   readonly limits: ResolvedLimits;
   readonly layers: SandboxLayers;
   readonly createdAt: Date;
+  /** `staged` (default), `direct` (the project read-write) or `read-only`. */
+  readonly workspaceMode: SessionWorkspaceMode;
+  /**
+   * The staged workspace when `workspaceMode` is `staged` (else null): `diff()`, `changes()`,
+   * `apply()`, `exportBranch()`, `discard()`. Usable while the session runs (a live view) and
+   * after `destroy()`, which seals it (frozen) and keeps it until it is applied or discarded
+   * (an ephemeral session's is swept 7 days after it was sealed; see STAGED_RETENTION_MS).
+   * `airlock diff|apply|discard|export SESSION_ID` open the same workspace from another process.
+   */
+  readonly staged: StagedWorkspace | null;
   /** Runs a command to completion and returns its output. */
   exec(argv: readonly string[], options?: BufferedExecOptions): Promise<BufferedExecResult>;
   /** Starts a command and streams its output. */
@@ -332,6 +375,8 @@ export async function createSession(options: SessionOptions): Promise<Session> {
   const limits = resolveLimits(options.limits);
   checkEnv('env', options.env);
   const workspace = validateWorkspace(options.workspace, stateDir);
+  const requestedMode = checkWorkspaceMode(options.workspaceMode);
+  const workspaceMode: SessionWorkspaceMode = options.workspaceReadOnly === true ? 'read-only' : requestedMode;
   const template = resolveTemplate(options.template ?? 'host', stateDir);
   const backendName = options.backend ?? 'bwrap';
   const backend = await backendFor(backendName);
@@ -353,6 +398,17 @@ export async function createSession(options: SessionOptions): Promise<Session> {
     // Debris only appears when an airlock process dies; once per process is enough.
     swept.add(stateDir);
     sweepStaleSessions(stateDir);
+    await sweepStagedWorkspaces(stateDir, { isLive: (sid) => sessionOwnerAlive(stateDir, sid) });
+  }
+
+  let staged: StagedWorkspace | null = null;
+  if (workspaceMode === 'staged') {
+    try {
+      staged = await stageWorkspace(workspace, stateDir, id, options.staging);
+    } catch (err) {
+      rmSync(runtimeDir, { recursive: true, force: true });
+      throw err;
+    }
   }
 
   let sandbox: Sandbox;
@@ -360,7 +416,9 @@ export async function createSession(options: SessionOptions): Promise<Session> {
     sandbox = await backend.start({
       sessionId: id,
       template,
-      workspace,
+      // The project was vetted above; the staged mount lies under the state directory by
+      // design and shows only the staged project (docs/workspace.md).
+      workspace: staged?.mountDir ?? workspace,
       workspaceReadOnly: options.workspaceReadOnly ?? false,
       runtimeDir,
       limits,
@@ -370,6 +428,7 @@ export async function createSession(options: SessionOptions): Promise<Session> {
     });
   } catch (err) {
     rmSync(runtimeDir, { recursive: true, force: true });
+    if (staged !== null) await staged.discard().catch(() => undefined);
     throw err;
   }
 
@@ -403,6 +462,7 @@ export async function createSession(options: SessionOptions): Promise<Session> {
     createEvent('session.created', id, {
       backend: backendName,
       workspace,
+      workspaceMode,
       ...(options.name === undefined ? {} : { name: options.name }),
     }),
   );
@@ -427,6 +487,8 @@ export async function createSession(options: SessionOptions): Promise<Session> {
       end(new AirlockError('E_SESSION_CLOSED', `session ${id} was destroyed`, { hint: 'Start a new session.' }));
       try {
         await sandbox.destroy();
+        // Only now, with every process inside gone, is the staged tree frozen for review.
+        const sealError = staged === null ? undefined : await staged.seal().then(() => undefined, (e: unknown) => (e instanceof Error ? e : new Error(String(e))));
         events.publish(
           createEvent('session.stopped', id, {
             reason: endedReason?.message ?? 'stopped',
@@ -434,6 +496,7 @@ export async function createSession(options: SessionOptions): Promise<Session> {
           }),
         );
         if (audit !== undefined && audit.failure === null) await audit.close();
+        if (sealError !== undefined) throw sealError;
       } finally {
         // A named session keeps its record (for review after stop); an ephemeral one leaves nothing.
         rmSync(options.name === undefined ? sessionDir : runtimeDir, { recursive: true, force: true });
@@ -623,6 +686,8 @@ export async function createSession(options: SessionOptions): Promise<Session> {
     limits,
     layers: sandbox.layers,
     createdAt,
+    workspaceMode,
+    staged,
     ended,
     memoryPeak: () => sandbox.memoryPeak(),
     destroy,
