@@ -440,6 +440,24 @@ describe('the SDK session and housekeeping', () => {
     await ws.discard();
   });
 
+  it('workspace.project-untouched: the copy strategy (what non-root hosts get) works as a session too', async () => {
+    const p = plainProject();
+    const stateDir = tempDir('copy-state');
+    const s = await createSession({ workspace: p, stateDir, staging: { strategy: 'copy' } });
+    try {
+      expect(s.staged?.strategy).toBe('copy');
+      const r = await s.exec(['/bin/sh', '-c', 'echo c > c.txt; rm a.txt; ls']);
+      expect(r.stdout).toBe('c.txt\n');
+      expect(readFileSync(join(p, 'a.txt'), 'utf8')).toBe('original\n');
+      expect(existsSync(join(p, 'c.txt'))).toBe(false);
+    } finally {
+      await s.destroy();
+    }
+    const set = await s.staged?.changes();
+    expect(set?.changes.map((c) => [c.path, c.status]).sort()).toEqual([['a.txt', 'deleted'], ['c.txt', 'added']]);
+    await s.staged?.discard();
+  });
+
   it('read-only sessions stage nothing; an unknown workspaceMode is refused', async () => {
     const p = plainProject();
     const stateDir = tempDir('ro-state');
