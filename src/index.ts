@@ -18,6 +18,24 @@ export {
   type SessionOptions,
   type SessionProcess,
   type SpawnOptions,
+  openSessionWorkspace,
+  summarizeChanges,
+  describeChanges,
+  STAGED_RETENTION_MS,
+  type ChangeSummary,
+  type SessionStagingOptions,
+  type SessionWorkspaceMode,
+  type WorkspaceMode,
 } from './session/index.js';
+export type {
+  ApplyOptions,
+  ApplyResult,
+  DiffOptions,
+  ExportOptions,
+  ExportResult,
+  StagedWorkspace,
+  WorkspaceChangeSet,
+  WorkspaceDiff,
+} from './workspace/index.js';
 export { AirlockError, isAirlockError, ERROR_CODES, type ErrorCode } from './errors/index.js';
 export type { BackendName, SandboxLayers } from './sandbox/index.js';

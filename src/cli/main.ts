@@ -14,8 +14,7 @@ import { register as registerDoctor } from './commands/doctor.js';
 import { register as registerPolicy } from './commands/policy.js';
 import { register as registerRun } from './commands/run.js';
 import { register as registerWorkspace } from './commands/workspace.js';
-import { openStagedWorkspace } from '../workspace/index.js';
-import { findSession, resolveStateDir } from '../session/index.js';
+import { openSessionWorkspace, resolveStateDir } from '../session/index.js';
 import { register as registerSession } from './commands/session.js';
 import { EXIT, reportError } from './output.js';
 
@@ -48,17 +47,8 @@ async function main(argv: string[]): Promise<number> {
   registerPolicy(program);
   registerWorkspace(program, {
     setExit,
-    // A session's staged workspace lives under the state directory, by session id.
-    resolveWorkspace: (nameOrId) => {
-      const stateDir = resolveStateDir();
-      let id = nameOrId;
-      try {
-        id = findSession(stateDir, nameOrId).id;
-      } catch {
-        // not a named session: take it as an id
-      }
-      return Promise.resolve(openStagedWorkspace(join(stateDir, 'workspaces', id)));
-    },
+    // A named session by name or id, or the id an ephemeral `airlock run` printed.
+    resolveWorkspace: (nameOrId) => Promise.resolve(openSessionWorkspace(resolveStateDir(), nameOrId)),
   });
 
   const json = argv.includes('--json');

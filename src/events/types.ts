@@ -23,6 +23,8 @@ export interface SessionCreatedData {
   backend: string;
   /** Host path of the project the session works on. */
   workspace: string;
+  /** `staged` (a staged copy at /workspace), `direct` (the project read-write) or `read-only`. */
+  workspaceMode?: 'staged' | 'direct' | 'read-only';
   /** SHA-256 of the policy in force, so a reviewer can tell which policy applied. */
   policySha256?: string;
   /** The agent that runs in the session (`claude-code`, `codex`, …), when known. */

@@ -35,17 +35,50 @@ import { createRedactor } from '../redact/index.js';
 import { listDirectory, readFile, search, writeFile, type DirEntry, type RawRunner, type SearchHit } from './files.js';
 import { resolveLimits, type LimitsInput } from './limits.js';
 import { resolveStateDir } from './state.js';
+import {
+  checkWorkspaceMode,
+  stageWorkspace,
+  sweepStagedWorkspaces,
+  type SessionStagingOptions,
+  type SessionWorkspaceMode,
+  type WorkspaceMode,
+} from './staging.js';
+import type { StagedWorkspace } from '../workspace/index.js';
 
 export { resolveLimits, parseDuration, parseSize, DEFAULT_LIMITS, type LimitsInput } from './limits.js';
 export { resolveStateDir } from './state.js';
 export { sandboxPath, type DirEntry, type SearchHit } from './files.js';
+export {
+  STAGED_RETENTION_MS,
+  describeChanges,
+  finishStagedRun,
+  openSessionWorkspace,
+  summarizeChanges,
+  type ChangeSummary,
+  type SessionStagingOptions,
+  type SessionWorkspaceMode,
+  type StagedRunAction,
+  type StagedRunOutcome,
+  type SummaryProtected,
+  type SummaryRejected,
+  type WorkspaceMode,
+} from './staging.js';
 
 /** Options for {@link createSession}. */
 export interface SessionOptions {
-  /** Host directory the agent works in; bound at /workspace. */
+  /** The user's project directory; the sandbox sees it (staged, by default) at /workspace. */
   workspace: string;
-  /** Mount /workspace read-only. */
+  /** Mount the project read-only at /workspace (nothing can change, so nothing is staged). */
   workspaceReadOnly?: boolean;
+  /**
+   * `staged` (default): /workspace is a staged copy of the project (src/workspace: overlayfs,
+   * or a copy where the overlay cannot be mounted); the project changes only when
+   * `session.staged.apply()` (or `airlock apply`) lands the changes. `direct`: the project
+   * itself is bound read-write and every write lands at once.
+   */
+  workspaceMode?: WorkspaceMode;
+  /** Staging options (strategy, the agent's git identity), for `workspaceMode: 'staged'`. */
+  staging?: SessionStagingOptions;
   /** Template name (or a path to a template file); default "host". */
   template?: string;
   /** Sandbox backend; default "bwrap". */
@@ -150,6 +183,16 @@ export interface Session {
   readonly limits: ResolvedLimits;
   readonly layers: SandboxLayers;
   readonly createdAt: Date;
+  /** `staged` (default), `direct` (the project read-write) or `read-only`. */
+  readonly workspaceMode: SessionWorkspaceMode;
+  /**
+   * The staged workspace when `workspaceMode` is `staged` (else null): `diff()`, `changes()`,
+   * `apply()`, `exportBranch()`, `discard()`. Usable while the session runs (a live view) and
+   * after `destroy()`, which seals it (frozen) and keeps it until it is applied or discarded
+   * (an ephemeral session's is swept 7 days after it was sealed; see STAGED_RETENTION_MS).
+   * `airlock diff|apply|discard|export SESSION_ID` open the same workspace from another process.
+   */
+  readonly staged: StagedWorkspace | null;
   /** Runs a command to completion and returns its output. */
   exec(argv: readonly string[], options?: BufferedExecOptions): Promise<BufferedExecResult>;
   /** Starts a command and streams its output. */
@@ -340,6 +383,8 @@ export async function createSession(options: SessionOptions): Promise<Session> {
   const limits = resolveLimits(options.limits);
   checkEnv('env', options.env);
   const workspace = validateWorkspace(options.workspace, stateDir);
+  const requestedMode = checkWorkspaceMode(options.workspaceMode);
+  const workspaceMode: SessionWorkspaceMode = options.workspaceReadOnly === true ? 'read-only' : requestedMode;
   const template = resolveTemplate(options.template ?? 'host', stateDir);
   const backendName = options.backend ?? 'bwrap';
   const backend = await backendFor(backendName);
@@ -361,6 +406,17 @@ export async function createSession(options: SessionOptions): Promise<Session> {
     // Debris only appears when an airlock process dies; once per process is enough.
     swept.add(stateDir);
     sweepStaleSessions(stateDir);
+    await sweepStagedWorkspaces(stateDir, { isLive: (sid) => sessionOwnerAlive(stateDir, sid) });
+  }
+
+  let staged: StagedWorkspace | null = null;
+  if (workspaceMode === 'staged') {
+    try {
+      staged = await stageWorkspace(workspace, stateDir, id, options.staging);
+    } catch (err) {
+      rmSync(runtimeDir, { recursive: true, force: true });
+      throw err;
+    }
   }
 
   let sandbox: Sandbox;
@@ -368,7 +424,9 @@ export async function createSession(options: SessionOptions): Promise<Session> {
     sandbox = await backend.start({
       sessionId: id,
       template,
-      workspace,
+      // The project was vetted above; the staged mount lies under the state directory by
+      // design and shows only the staged project (docs/workspace.md).
+      workspace: staged?.mountDir ?? workspace,
       workspaceReadOnly: options.workspaceReadOnly ?? false,
       runtimeDir,
       limits,
@@ -378,6 +436,7 @@ export async function createSession(options: SessionOptions): Promise<Session> {
     });
   } catch (err) {
     rmSync(runtimeDir, { recursive: true, force: true });
+    if (staged !== null) await staged.discard().catch(() => undefined);
     throw err;
   }
 
@@ -411,6 +470,7 @@ export async function createSession(options: SessionOptions): Promise<Session> {
     createEvent('session.created', id, {
       backend: backendName,
       workspace,
+      workspaceMode,
       ...(options.name === undefined ? {} : { name: options.name }),
     }),
   );
@@ -437,6 +497,8 @@ export async function createSession(options: SessionOptions): Promise<Session> {
         // Pending asks of a session that is gone are denied, and its session grants dropped.
         options.approvals?.endSession(id, 'the session ended');
         await sandbox.destroy();
+        // Only now, with every process inside gone, is the staged tree frozen for review.
+        const sealError = staged === null ? undefined : await staged.seal().then(() => undefined, (e: unknown) => (e instanceof Error ? e : new Error(String(e))));
         events.publish(
           createEvent('session.stopped', id, {
             reason: endedReason?.message ?? 'stopped',
@@ -444,6 +506,7 @@ export async function createSession(options: SessionOptions): Promise<Session> {
           }),
         );
         if (audit !== undefined && audit.failure === null) await audit.close();
+        if (sealError !== undefined) throw sealError;
       } finally {
         // A named session keeps its record (for review after stop); an ephemeral one leaves nothing.
         rmSync(options.name === undefined ? sessionDir : runtimeDir, { recursive: true, force: true });
@@ -690,6 +753,8 @@ export async function createSession(options: SessionOptions): Promise<Session> {
     limits,
     layers: sandbox.layers,
     createdAt,
+    workspaceMode,
+    staged,
     ended,
     memoryPeak: () => sandbox.memoryPeak(),
     destroy,

@@ -16,6 +16,8 @@ import { AirlockError, isAirlockError } from '../errors/index.js';
 import { loadPolicy } from '../policy/index.js';
 import { FrameDecoder, FrameType, encodeFrame } from '../sandbox/protocol.js';
 import { createSession, newSessionId, sessionOwnerAlive, type ExecResult, type SessionOptions } from './index.js';
+import { openStagedWorkspace } from '../workspace/index.js';
+import { stagingRootOf, type SessionWorkspaceMode } from './staging.js';
 
 /** What `airlock session ls` shows about a named session. */
 export interface SessionRecord {
@@ -29,6 +31,8 @@ export interface SessionRecord {
   createdAt: string;
   stoppedAt?: string;
   layers?: unknown;
+  /** `staged` (review with `airlock diff NAME`), `direct` or `read-only`; absent in records of older versions. */
+  workspaceMode?: SessionWorkspaceMode;
 }
 
 interface StoredRecord extends Omit<SessionRecord, 'state'> {
@@ -171,6 +175,7 @@ export async function runSessionHost(): Promise<void> {
       backend: session.backend,
       createdAt: session.createdAt.toISOString(),
       layers: session.layers,
+      workspaceMode: session.workspaceMode,
     };
     writeRecord(stateDir, record);
     const sock = socketPath(stateDir, session.id);
@@ -404,8 +409,21 @@ export async function stopSession(stateDir: string, rec: SessionRecord): Promise
   for (let i = 0; i < 200 && sessionOwnerAlive(stateDir, rec.id); i++) await new Promise((r) => setTimeout(r, 10));
 }
 
-/** Stops (if needed) and deletes a named session's record. */
+/**
+ * Stops (if needed) and deletes a named session: its record and its staged workspace
+ * (changes not applied or exported by then are gone; the project is not touched).
+ */
 export async function removeSession(stateDir: string, rec: SessionRecord): Promise<void> {
   await stopSession(stateDir, rec);
+  let ws;
+  try {
+    ws = openStagedWorkspace(join(stagingRootOf(stateDir), rec.id));
+  } catch (err) {
+    // direct, read-only, or already discarded
+    if (!isAirlockError(err) || err.code !== 'E_WORKSPACE_NOT_FOUND') throw err;
+    ws = undefined;
+  }
+  // Discard before the record goes: a failure leaves a session that `rm` can retry.
+  if (ws !== undefined) await ws.discard();
   rmSync(join(sessionsDir(stateDir), rec.id), { recursive: true, force: true });
 }

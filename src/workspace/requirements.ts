@@ -25,6 +25,8 @@ export const WORKSPACE_REQUIREMENTS = {
     'diff and export never let the staged tree (attributes, config) or the environment make git run a program',
   'workspace.export-no-hooks':
     "export creates a new branch without running any hook or touching the user's work tree, index or HEAD",
+  'workspace.staged-by-default':
+    'a session (run, named, SDK) works on a staged copy unless direct mode is asked for explicitly, and direct mode warns',
   'workspace.review-binding':
     'with a fingerprint, apply and export land only exactly the changes that were reviewed',
 } as const;

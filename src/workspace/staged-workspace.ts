@@ -9,6 +9,7 @@ import {
   lstatSync,
   mkdirSync,
   readFileSync,
+  readdirSync,
   realpathSync,
   rmSync,
   statSync,
@@ -36,7 +37,7 @@ import {
   unmount,
 } from './overlay.js';
 import { isInsideOrSame, validateSessionId } from './paths.js';
-import { changeSetOf, scanWorkspace, type ScanResult } from './scan.js';
+import { changeSetOf, fingerprintOf, scanWorkspace, type ScanResult } from './scan.js';
 import type {
   ApplyOptions,
   ApplyResult,
@@ -304,6 +305,12 @@ class Staged implements StagedWorkspace {
 
   private async scan(): Promise<ScanResult> {
     const meta = this.reload();
+    if (meta.strategy === 'overlay' && this.upperIsEmpty(meta)) {
+      // Every write, delete, chmod or rename in an overlay leaves an entry in the upper
+      // layer: an empty one means no change, and the baseline (the costly part to load on a
+      // large project) is not needed. The common `airlock run -- npm test` ends here.
+      return { changes: [], conflicts: [], alreadyApplied: [], opaqueDirs: [], fingerprint: fingerprintOf([]) };
+    }
     this.baseline ??= this.loadSnapshot(FILES.baseline);
     if (meta.strategy === 'copy') this.staged ??= this.loadSnapshot(FILES.staged);
     let mergedDir: string | null = null;
@@ -324,6 +331,17 @@ class Staged implements StagedWorkspace {
       mergedDir,
       opaqueDirs: meta.strategy === 'overlay' && meta.state === 'sealed' ? (meta.opaqueDirs ?? []) : null,
     });
+  }
+
+  private upperIsEmpty(meta: WorkspaceMetadata): boolean {
+    try {
+      // The project must still be the staged directory, as the full scan checks.
+      const st = statSync(meta.projectDir);
+      if (st.dev !== meta.projectDev || st.ino !== meta.projectIno) return false;
+      return readdirSync(join(this.stagingDir, FILES.upper)).length === 0;
+    } catch {
+      return false; // let the full scan report what is wrong
+    }
   }
 
   private stagedRoot(): string {

@@ -1,8 +1,8 @@
 /**
  * Shared test helpers: temp directories and the statically built probe fixture.
  */
-import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,9 +21,25 @@ export function tempDir(prefix: string): string {
   return d;
 }
 
-/** Removes every directory made by {@link tempDir}. */
+/**
+ * Mount points at or below `dir` (deepest first): staged workspaces of sessions that were
+ * killed rather than destroyed stay mounted until a later sweep.
+ */
+function mountsUnder(dir: string): string[] {
+  const decode = (s: string): string => s.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((l) => decode(l.split(' ')[4] ?? ''))
+    .filter((m) => m === dir || m.startsWith(`${dir}/`))
+    .sort((a, b) => b.length - a.length);
+}
+
+/** Removes every directory made by {@link tempDir} (unmounting what a killed session left mounted in it). */
 export function cleanupTemp(): void {
-  for (const d of cleanups.splice(0)) rmSync(d, { recursive: true, force: true });
+  for (const d of cleanups.splice(0)) {
+    for (const m of mountsUnder(d)) spawnSync('umount', ['-l', m]);
+    rmSync(d, { recursive: true, force: true });
+  }
 }
 
 /** Compiles test/fixtures/probe.c statically (once per source change) and returns its path. */

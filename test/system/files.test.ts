@@ -13,7 +13,8 @@ let ws: string;
 beforeAll(async () => {
   ws = tempDir('files');
   writeFileSync(join(ws, 'a.txt'), 'alpha\nneedle here\n');
-  s = await createSession({ workspace: ws, stateDir: tempDir('state') });
+  // direct: these tests look at the project from the host right after a write.
+  s = await createSession({ workspace: ws, stateDir: tempDir('state'), workspaceMode: 'direct' });
 });
 afterAll(async () => {
   await s.destroy();

@@ -14,7 +14,8 @@ afterAll(() => { cleanupTemp(); });
 describe('setid files', () => {
   it('sandbox.no-new-privs: chmod u+s, g+s and install -m 4755 fail; the project gets no setid file', async () => {
     const ws = tempDir('setid');
-    const s = await createSession({ workspace: ws, stateDir: tempDir('state') });
+    // direct: a setid file must not appear in the project itself (staged runs never apply setid bits either).
+    const s = await createSession({ workspace: ws, stateDir: tempDir('state'), workspaceMode: 'direct' });
     try {
       const r = await s.exec([
         '/bin/sh',

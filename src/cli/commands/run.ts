@@ -1,62 +1,154 @@
 import type { Command } from 'commander';
 import type { BackendName } from '../../sandbox/index.js';
-import { createSession, resolveStateDir } from '../../session/index.js';
+import {
+  STAGED_RETENTION_MS,
+  createSession,
+  describeChanges,
+  finishStagedRun,
+  resolveStateDir,
+  type Session,
+  type StagedRunAction,
+  type StagedRunOutcome,
+} from '../../session/index.js';
 import { loadPolicy } from '../../policy/index.js';
 import { addSandboxOptions, envFrom, limitsFrom, policyPathFrom, type SandboxCliOptions } from '../limits-options.js';
-import { usageError } from '../output.js';
+import { EXIT, usageError } from '../output.js';
 import { attach, exitStatusOf, terminalSize, wantsTty } from '../terminal.js';
+
+interface RunOptions extends SandboxCliOptions {
+  direct?: boolean;
+  apply?: boolean;
+  discard?: boolean;
+  allowProtected?: boolean;
+}
+
+const RETENTION_DAYS = Math.round(STAGED_RETENTION_MS / 86_400_000);
+
+/** The report printed (on stderr: stdout is the command's) once a staged run has ended. */
+function report(o: StagedRunOutcome, id: string, status: number): string {
+  switch (o.kind) {
+    case 'unchanged':
+      return '';
+    case 'discarded':
+      return `airlock: discarded ${o.summary.total} change(s) (--discard); ${o.summary.projectDir} is untouched.\n`;
+    case 'kept': {
+      const why = o.applySkipped ? `airlock: not applied: the command exited with status ${status} (--apply applies only on success).\n` : '';
+      return `${describeChanges(o.summary, id)}${why}Kept until applied or discarded, at most ${RETENTION_DAYS} days.\n`;
+    }
+    case 'applied': {
+      const r = o.result;
+      let text = `airlock: applied to ${o.summary.projectDir}: ${r.written.length} written, ${r.deleted.length} deleted, ${r.modeChanged.length} mode change(s).\n`;
+      for (const x of r.rejected) text += `  rejected   ${x.path}  ${x.reason} (never applied)\n`;
+      for (const x of r.skipped) text += `  skipped    ${x.path}  ${x.reason}\n`;
+      for (const n of r.notes) text += `  note       ${n}\n`;
+      return text;
+    }
+    case 'refused': {
+      const r = o.result;
+      let text =
+        r.reason === 'conflicts'
+          ? `airlock: apply refused: the project changed after staging where the agent also changed it (${r.conflicts.length} conflict(s)); nothing was written.\n`
+          : r.reason === 'protected'
+            ? `airlock: apply refused: ${r.protected.length} protected change(s) can make code run later on this machine; nothing was written.\n`
+            : 'airlock: apply refused: the staged changes moved after they were summarized; nothing was written.\n';
+      for (const c of r.conflicts) text += `  conflict   ${c.path}  [${c.kind}] ${c.detail}\n`;
+      for (const p of r.protected) text += `  protected  ${p.path}  [${p.category}] ${p.reason}\n`;
+      return `${text}${describeChanges(o.summary, id)}Kept until applied or discarded, at most ${RETENTION_DAYS} days.\n`;
+    }
+  }
+}
 
 /** `airlock run [options] -- CMD [ARGS…]`: an ephemeral session for one command. */
 export function register(program: Command, setExit: (code: number) => void): void {
   addSandboxOptions(
     program
       .command('run')
-      .description('run a command (or an interactive shell) in a fresh sandbox that is destroyed afterwards')
+      .description(
+        'run a command (or an interactive shell) in a fresh sandbox on a staged copy of the project; ' +
+          'prints what it changed and how to review and apply it',
+      )
       .argument('[command...]', 'the command and its arguments (after --)')
       .passThroughOptions(),
-  ).action(async (command: string[], opts: SandboxCliOptions) => {
-    if (command.length === 0) {
-      throw usageError('no command given', 'Write the command after --, e.g. `airlock run -- bash` or `airlock run -- npm test`.');
-    }
-    const policyPath = policyPathFrom(opts);
-    const session = await createSession({
-      ...(policyPath === undefined ? {} : { policy: loadPolicy({ path: policyPath }) }),
-      workspace: opts.workspace ?? '.',
-      template: opts.template ?? 'host',
-      backend: (opts.backend ?? 'bwrap') as BackendName,
-      limits: limitsFrom(opts),
-      env: envFrom(opts),
-      stateDir: resolveStateDir(),
-      workspaceReadOnly: opts.readOnly ?? false,
-    });
-    const tty = wantsTty();
-    try {
-      const term = process.env['TERM'];
-      const proc = session.spawn(command, tty ? { tty: { ...terminalSize(), ...(term === undefined ? {} : { term }) } } : {});
-      proc.stdout.pipe(process.stdout, { end: false });
-      proc.stderr.pipe(process.stderr, { end: false });
-      const detach = attach(
-        { write: (d) => { proc.write(d); }, end: () => { proc.end(); }, signal: (s) => { proc.kill(s); }, resize: (c, r) => { proc.resize(c, r); } },
-        tty,
-      );
-      const ended = session.ended.then((reason) => {
-        throw reason;
+  )
+    .option('--apply', 'apply the changes to the project when the command succeeds (refuses protected changes and conflicts)')
+    .option('--discard', 'discard the changes whatever the command did')
+    .option('--allow-protected', 'with --apply: also apply hooks, CI workflows, agent and IDE configs, package scripts')
+    .option('--direct', 'no staging: mount the project itself read-write (every write lands at once, nothing to review)')
+    .action(async (command: string[], opts: RunOptions) => {
+      if (command.length === 0) {
+        throw usageError('no command given', 'Write the command after --, e.g. `airlock run -- bash` or `airlock run -- npm test`.');
+      }
+      if (opts.apply === true && opts.discard === true) {
+        throw usageError('--apply and --discard exclude each other', 'Pass one of them, or neither to keep the changes for review.');
+      }
+      if (opts.allowProtected === true && opts.apply !== true) {
+        throw usageError('--allow-protected only goes with --apply', 'Add --apply, or apply later with `airlock apply ID --allow-protected`.');
+      }
+      if (opts.direct === true && (opts.apply === true || opts.discard === true)) {
+        throw usageError(`--direct writes straight into the project, so there is nothing to ${opts.apply === true ? 'apply' : 'discard'}`, 'Drop --direct to work on a staged copy.');
+      }
+      if (opts.direct === true && opts.readOnly === true) {
+        throw usageError('--direct and --read-only exclude each other', '--read-only already binds the project itself (read-only); drop --direct.');
+      }
+      const policyPath = policyPathFrom(opts);
+      const session: Session = await createSession({
+        ...(policyPath === undefined ? {} : { policy: loadPolicy({ path: policyPath }) }),
+        workspace: opts.workspace ?? '.',
+        template: opts.template ?? 'host',
+        backend: (opts.backend ?? 'bwrap') as BackendName,
+        limits: limitsFrom(opts),
+        env: envFrom(opts),
+        stateDir: resolveStateDir(),
+        workspaceReadOnly: opts.readOnly ?? false,
+        workspaceMode: opts.direct === true ? 'direct' : 'staged',
       });
-      ended.catch(() => undefined);
-      let result;
+      if (session.workspaceMode === 'direct') {
+        process.stderr.write(
+          `airlock: warning: --direct: the sandbox writes straight into ${session.workspace}; nothing is staged, reviewed or undoable.\n`,
+        );
+      }
+      const tty = wantsTty();
+      let status: number = EXIT.usage;
       try {
-        result = await Promise.race([proc.wait(), ended]);
+        const term = process.env['TERM'];
+        const proc = session.spawn(command, tty ? { tty: { ...terminalSize(), ...(term === undefined ? {} : { term }) } } : {});
+        proc.stdout.pipe(process.stdout, { end: false });
+        proc.stderr.pipe(process.stderr, { end: false });
+        const detach = attach(
+          { write: (d) => { proc.write(d); }, end: () => { proc.end(); }, signal: (s) => { proc.kill(s); }, resize: (c, r) => { proc.resize(c, r); } },
+          tty,
+        );
+        const ended = session.ended.then((reason) => {
+          throw reason;
+        });
+        ended.catch(() => undefined);
+        let result;
+        try {
+          result = await Promise.race([proc.wait(), ended]);
+        } finally {
+          detach();
+        }
+        if (result.startError !== undefined) {
+          process.stderr.write(`airlock: E_EXEC_FAILED: ${command[0] ?? ''}: ${result.startError.message}\nhint: Check the command name; the sandbox's PATH is /usr/local/bin:/usr/bin:/bin.\n`);
+        } else if (result.timedOut) {
+          process.stderr.write(`airlock: E_EXEC_TIMEOUT: the command ran past its time limit and was killed\n`);
+        }
+        status = exitStatusOf(result);
+        setExit(status);
       } finally {
-        detach();
+        // destroy() seals the staged workspace: every process inside is gone, the tree is frozen.
+        await session.destroy();
+        if (session.staged !== null) {
+          const action: StagedRunAction = opts.apply === true ? 'apply' : opts.discard === true ? 'discard' : 'keep';
+          const outcome = await finishStagedRun(session.staged, {
+            action,
+            commandSucceeded: status === 0,
+            allowProtected: opts.allowProtected === true,
+          });
+          process.stderr.write(report(outcome, session.id, status));
+          // The command succeeded but its changes did not land: automation must see that.
+          if (outcome.kind === 'refused' && status === 0) setExit(EXIT.failed);
+        }
       }
-      if (result.startError !== undefined) {
-        process.stderr.write(`airlock: E_EXEC_FAILED: ${command[0] ?? ''}: ${result.startError.message}\nhint: Check the command name; the sandbox's PATH is /usr/local/bin:/usr/bin:/bin.\n`);
-      } else if (result.timedOut) {
-        process.stderr.write(`airlock: E_EXEC_TIMEOUT: the command ran past its time limit and was killed\n`);
-      }
-      setExit(exitStatusOf(result));
-    } finally {
-      await session.destroy();
-    }
-  });
+    });
 }

@@ -29,8 +29,12 @@ export function register(program: Command, setExit: (code: number) => void): voi
       .requiredOption('-n, --name <name>', 'a name to refer to it by'),
   )
     .option('--json', 'print the session record as JSON')
-    .action(async (opts: SandboxCliOptions & { name: string; json?: boolean }) => {
+    .option('--direct', 'no staging: mount the project itself read-write (writes land at once, nothing to review)')
+    .action(async (opts: SandboxCliOptions & { name: string; json?: boolean; direct?: boolean }) => {
       const policyPath = policyPathFrom(opts);
+      if (opts.direct === true && opts.readOnly === true) {
+        throw usageError('--direct and --read-only exclude each other', '--read-only already binds the project itself (read-only); drop --direct.');
+      }
       const rec = await createNamedSession({
         name: opts.name,
         ...(policyPath === undefined ? {} : { policyPath }),
@@ -41,8 +45,12 @@ export function register(program: Command, setExit: (code: number) => void): voi
         env: envFrom(opts),
         stateDir: resolveStateDir(),
         workspaceReadOnly: opts.readOnly ?? false,
+        workspaceMode: opts.direct === true ? 'direct' : 'staged',
         cliPath,
       });
+      if (rec.workspaceMode === 'direct') {
+        process.stderr.write(`airlock: warning: --direct: session ${rec.name} writes straight into ${rec.workspace}; nothing is staged or reviewed.\n`);
+      }
       if (opts.json === true) printJson(rec);
       else process.stdout.write(`${rec.name}\t${rec.id}\trunning\t${rec.workspace}\n`);
     });

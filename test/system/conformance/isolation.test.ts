@@ -49,7 +49,8 @@ for (const target of TARGETS) {
       stateDir = tempDir('state');
       workspace = workspaceWithProbe();
       process.env['AIRLOCK_TEST_HOST_SECRET'] = HOST_CANARY;
-      session = await createSession({ workspace, stateDir, backend, env: { VISIBLE_BY_OPTION: 'yes' } });
+      // direct: these tests check the backend's bind of the project itself from the host side.
+      session = await createSession({ workspace, stateDir, backend, env: { VISIBLE_BY_OPTION: 'yes' }, workspaceMode: 'direct' });
     });
 
     afterAll(async () => {
@@ -333,10 +334,32 @@ for (const target of TARGETS) {
         for (const u of hostUsers) expect(r.out).not.toMatch(new RegExp(`^${u}:`, 'm'));
       });
 
-      it('sandbox.workspace-rw: writes land in the project directory', async () => {
+      it('sandbox.workspace-rw: writes land in the project directory (direct mode)', async () => {
         const r = await sh('echo from-sandbox > /workspace/out.txt && cat /workspace/out.txt');
         expect(r.out).toBe('from-sandbox\n');
         expect(readFileSync(join(workspace, 'out.txt'), 'utf8')).toBe('from-sandbox\n');
+      });
+
+      it('workspace.project-untouched: by default the backend binds the staged copy, and writes stay there', async () => {
+        const project = tempDir('ws-staged');
+        writeFileSync(join(project, 'kept.txt'), 'original\n');
+        const s = await createSession({ workspace: project, stateDir, backend });
+        try {
+          expect(s.workspaceMode).toBe('staged');
+          const r = await s.exec(['/bin/sh', '-c', 'cat kept.txt; echo changed > kept.txt; echo new > new.txt; cat kept.txt']);
+          expect(r.stdout).toBe('original\nchanged\n');
+          expect(readFileSync(join(project, 'kept.txt'), 'utf8')).toBe('original\n');
+          expect(existsSync(join(project, 'new.txt'))).toBe(false);
+        } finally {
+          await s.destroy();
+        }
+        const staged = s.staged;
+        if (staged === null) throw new Error('no staged workspace');
+        expect(await staged.state()).toBe('sealed');
+        const set = await staged.changes();
+        expect(set.changes.map((c) => [c.path, c.status]).sort()).toEqual([['kept.txt', 'modified'], ['new.txt', 'added']]);
+        await staged.discard();
+        expect(readFileSync(join(project, 'kept.txt'), 'utf8')).toBe('original\n');
       });
 
       it('sandbox.tmp-limited: /tmp is private, nosuid, nodev and size-limited', async () => {
