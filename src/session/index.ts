@@ -33,10 +33,28 @@ import { createRedactor } from '../redact/index.js';
 import { listDirectory, readFile, search, writeFile, type DirEntry, type RawRunner, type SearchHit } from './files.js';
 import { resolveLimits, type LimitsInput } from './limits.js';
 import { resolveStateDir } from './state.js';
+import {
+  egressEnabled,
+  startSessionEgress,
+  toBudgetExceededData,
+  toNetworkRequestData,
+  type SessionEgress,
+  type SessionEgressSetting,
+} from './egress.js';
+import type { EgressEvent } from '../egress/index.js';
 
 export { resolveLimits, parseDuration, parseSize, DEFAULT_LIMITS, type LimitsInput } from './limits.js';
 export { resolveStateDir } from './state.js';
 export { sandboxPath, type DirEntry, type SearchHit } from './files.js';
+export {
+  createPolicyDecide,
+  policyWantsEgress,
+  EGRESS_CA_IN_SANDBOX,
+  EGRESS_SOCKET_IN_SANDBOX,
+  DEFAULT_EGRESS_PORT,
+  type SessionEgressOptions,
+  type SessionEgressSetting,
+} from './egress.js';
 
 /** Options for {@link createSession}. */
 export interface SessionOptions {
@@ -72,6 +90,13 @@ export interface SessionOptions {
   policy?: Policy;
   /** Secret values the session knows, redacted from every record and output excerpt. */
   secrets?: readonly string[];
+  /**
+   * The session's egress proxy, the sandbox's only way out (docs/egress.md). Default: on when
+   * the policy's `network` section can let anything out (rules, a default other than deny,
+   * credentials), off otherwise (no network at all). `true` or an options object starts it
+   * regardless (without a policy it denies everything); `false` never starts it.
+   */
+  egress?: SessionEgressSetting;
 }
 
 /** Options for one command. */
@@ -355,6 +380,24 @@ export async function createSession(options: SessionOptions): Promise<Session> {
     sweepStaleSessions(stateDir);
   }
 
+  // The proxy starts before the sandbox (its socket directory and CA bundle are bound in);
+  // its events wait for the channel, which exists before any command can reach the proxy.
+  let egress: SessionEgress | undefined;
+  let publishEgress: (e: EgressEvent) => void = () => undefined;
+  if (egressEnabled(options.egress, options.policy)) {
+    try {
+      egress = await startSessionEgress({
+        runtimeDir,
+        policy: options.policy,
+        options: typeof options.egress === 'object' ? options.egress : {},
+        onEvent: (e) => { publishEgress(e); },
+      });
+    } catch (err) {
+      rmSync(runtimeDir, { recursive: true, force: true });
+      throw err;
+    }
+  }
+
   let sandbox: Sandbox;
   try {
     sandbox = await backend.start({
@@ -364,11 +407,12 @@ export async function createSession(options: SessionOptions): Promise<Session> {
       workspaceReadOnly: options.workspaceReadOnly ?? false,
       runtimeDir,
       limits,
-      extraBinds: options.extraBinds ?? [],
-      bridges: options.bridges ?? [],
+      extraBinds: [...(options.extraBinds ?? []), ...(egress?.extraBinds ?? [])],
+      bridges: [...(options.bridges ?? []), ...(egress?.bridges ?? [])],
       hostname: 'airlock',
     });
   } catch (err) {
+    await egress?.close();
     rmSync(runtimeDir, { recursive: true, force: true });
     throw err;
   }
@@ -382,6 +426,8 @@ export async function createSession(options: SessionOptions): Promise<Session> {
     TMPDIR: '/tmp',
     AIRLOCK_SESSION: id,
     ...options.env,
+    // The proxy's variables last: they describe the only route out, which a caller cannot move.
+    ...egress?.env,
   };
 
   const events = createEventChannel();
@@ -399,6 +445,10 @@ export async function createSession(options: SessionOptions): Promise<Session> {
       },
     });
   }
+  publishEgress = (e) => {
+    if (e.type === 'egress.request') events.publish(createEvent('network.request', id, toNetworkRequestData(e)));
+    else events.publish(createEvent('budget.exceeded', id, toBudgetExceededData(e)));
+  };
   events.publish(
     createEvent('session.created', id, {
       backend: backendName,
@@ -426,7 +476,12 @@ export async function createSession(options: SessionOptions): Promise<Session> {
       if (sessionTimer !== undefined) clearTimeout(sessionTimer);
       end(new AirlockError('E_SESSION_CLOSED', `session ${id} was destroyed`, { hint: 'Start a new session.' }));
       try {
-        await sandbox.destroy();
+        try {
+          await sandbox.destroy();
+        } finally {
+          // Open tunnels are cut and reported before the session's last record.
+          await egress?.close();
+        }
         events.publish(
           createEvent('session.stopped', id, {
             reason: endedReason?.message ?? 'stopped',

@@ -90,7 +90,9 @@ export function findSession(stateDir: string, nameOrId: string): SessionRecord {
 }
 
 /** Options for {@link createNamedSession}. */
-export interface NamedSessionOptions extends Omit<SessionOptions, 'name' | 'id' | 'stateDir' | 'extraBinds' | 'bridges' | 'policy'> {
+// `egress` is left to the policy (a session host receives its options as JSON, and the test
+// hooks are functions).
+export interface NamedSessionOptions extends Omit<SessionOptions, 'name' | 'id' | 'stateDir' | 'extraBinds' | 'bridges' | 'policy' | 'egress'> {
   name: string;
   /** Policy file, loaded (and validated) by the session host. */
   policyPath?: string;
