@@ -78,7 +78,7 @@ afterAll(async () => {
   await api.close();
   raw.close();
   udp.close();
-  delete process.env[SECRET_ENV];
+  Reflect.deleteProperty(process.env, SECRET_ENV);
   cleanupTemp();
 });
 
@@ -308,7 +308,7 @@ describe('egress from the command line (policy in the workspace)', () => {
         { encoding: 'utf8', env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', AIRLOCK_HOME: home }, timeout: 120_000 },
         (err, stdout, stderr) => {
           if (err !== null && typeof err.code !== 'number') {
-            reject(err);
+            reject(new Error(`airlock ${args.join(" ")}: ${err.message}`));
             return;
           }
           resolve({ status: err === null ? 0 : (err.code as number), stdout, stderr });
