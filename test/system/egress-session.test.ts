@@ -90,6 +90,7 @@ network:
   default: deny
   rules:
     - { id: plain, host: plain.example.test, ports: [${plain.port}], level: allow }
+    - { id: asking, host: ask.example.test, ports: [${plain.port}], level: ask }
     - { id: api-read, host: api.example.test, ports: [${api.port}], methods: [GET], paths: ['/v1/**'], level: log }
     - { id: test-upstreams, cidr: 127.0.0.1/32, ports: [${plain.port}, ${api.port}], level: ask }
   credentials:
@@ -114,6 +115,7 @@ for (const target of TARGETS.filter((t) => t.name === 'bwrap' || t.name === 'gvi
         'plain.example.test': [['127.0.0.1']],
         'api.example.test': [['127.0.0.1']],
         'denied.example.test': [['127.0.0.1']],
+        'ask.example.test': [['127.0.0.1']],
       });
       session = await createSession({
         workspace,
@@ -177,6 +179,14 @@ for (const target of TARGETS.filter((t) => t.name === 'bwrap' || t.name === 'gvi
       expect(tls.out).toMatch(/exit=[1-9]/);
       expect(tls.err).toMatch(/403/);
       expect(resolver.calls).not.toContain('denied.example.test');
+    });
+
+    it('egress.session-ask: with no approval queue attached, an ask is a deny', async () => {
+      const before = plain.seen.length;
+      const r = await sh(`curl -sS -i --max-time 20 http://ask.example.test:${plain.port}/please`);
+      expect(r.out).toMatch(/^HTTP\/1\.1 403/);
+      expect(r.out).toMatch(/X-Airlock-Denied: asking/i);
+      expect(plain.seen.length).toBe(before);
     });
 
     it('egress.no-direct-route: ignoring the proxy variables, raw TCP, UDP and DNS all fail', async () => {
@@ -330,7 +340,7 @@ network:
     - { id: host-loopback, cidr: 127.0.0.2/32, ports: [${port}], level: allow }
 `;
 
-  it('egress.cli-run: `airlock run` gets the proxy from the policy', async () => {
+  it('egress.cli: `airlock run` gets the proxy from the policy', async () => {
     const home = tempDir('egress-cli-home');
     const ws = workspaceWith(allowing(server.port));
     const r = await airlock(['run', '--workspace', ws, '--', 'curl', '-sS', '--max-time', '20', `http://127.0.0.2:${server.port}/run`], home);
@@ -339,7 +349,7 @@ network:
     expect(r.status).toBe(0);
   });
 
-  it('egress.cli-run: without network rules there is no proxy and no route', async () => {
+  it('egress.cli: without network rules there is no proxy and no route', async () => {
     const home = tempDir('egress-cli-home');
     const ws = workspaceWith('version: 1\nexec: { default: allow }\n');
     const r = await airlock(['run', '--workspace', ws, '--', 'bash', '-c', `env | grep -ci _proxy; curl -sS --max-time 5 http://127.0.0.2:${server.port}/none`], home);
@@ -348,7 +358,7 @@ network:
     expect(r.status).not.toBe(0);
   });
 
-  it('egress.cli-session: a named session gets the proxy from the policy', async () => {
+  it('egress.cli: a named session gets the proxy from the policy', async () => {
     const home = tempDir('egress-cli-home');
     const ws = workspaceWith(allowing(server.port));
     const created = await airlock(['session', 'create', '--name', 'eg', '--workspace', ws], home);
