@@ -23,6 +23,7 @@ import {
   type EgressResolver,
   type ModelPrice,
 } from '../egress/index.js';
+import type { ApprovalEvent, ApprovalQueue, NetworkActionLike } from '../approvals/index.js';
 import { AirlockError } from '../errors/index.js';
 import type { BudgetExceededData, NetworkRequestData } from '../events/index.js';
 import {
@@ -220,6 +221,58 @@ export function toBudgetExceededData(e: Extract<EgressEvent, { type: 'egress.bud
     used: e.used,
     unit: e.unit,
     ...(e.unpricedModel === null ? {} : { subject: `model ${e.unpricedModel} has no price` }),
+  };
+}
+
+/** Options of {@link createApprovalAsk}. */
+export interface ApprovalAskOptions {
+  queue: Pick<ApprovalQueue, 'request' | 'authorize'>;
+  sessionId: string;
+  sessionName?: string;
+  /** The policy file a `rule` grant would be written to. */
+  policyFile?: string;
+  /** How long an ask waits for a person, ms. */
+  timeoutMs?: number;
+  /** The session's event channel, for `approval.*` events. */
+  publish: (event: ApprovalEvent) => void;
+}
+
+/**
+ * The proxy's `ask`, through the session's approval queue: the request is shown to a person
+ * as the network action it is (a CONNECT tunnel as host and port; a visible request with
+ * method and path), and only an approval that `authorize` accepts for exactly that action
+ * lets it out. A denial, an expiry, or anything that throws is a deny.
+ */
+export function createApprovalAsk(o: ApprovalAskOptions): EgressAsk {
+  return async (req) => {
+    const action: NetworkActionLike = {
+      kind: 'network',
+      host: req.host,
+      port: req.port,
+      scheme: req.scheme,
+      ...(req.method === undefined ? {} : { method: req.method }),
+      ...(req.path === undefined ? {} : { path: req.path }),
+    };
+    const subject = `${req.method ?? 'CONNECT'} ${req.scheme}://${req.host}:${req.port}${req.path ?? ''}`;
+    const answer = await o.queue.request(
+      {
+        sessionId: o.sessionId,
+        ...(o.sessionName === undefined ? {} : { sessionName: o.sessionName }),
+        action,
+        decision: {
+          verdict: 'ask',
+          ruleId: req.ruleId,
+          reason: req.reason,
+          parts: [{ kind: 'network', verdict: 'ask', ruleId: req.ruleId, reason: req.reason, subject }],
+        },
+        ...(o.policyFile === undefined ? {} : { policyFile: o.policyFile }),
+      },
+      { publish: o.publish, ...(o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs }) },
+    );
+    if (!answer.approved) return 'deny';
+    // Uses the approval up, and throws (a deny) if it was for anything but this request.
+    o.queue.authorize(answer, action);
+    return 'allow';
   };
 }
 
