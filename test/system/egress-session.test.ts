@@ -297,6 +297,44 @@ for (const target of TARGETS.filter((t) => t.name === 'bwrap' || t.name === 'gvi
   });
 }
 
+describe('egress budgets from the policy', () => {
+  it('egress.budget-requests: past the policy\'s request budget, the session gets 429 and a budget.exceeded record', async () => {
+    const workspace = tempDir('egress-budget-ws');
+    const stateDir = tempDir('egress-budget-state');
+    const policy = loadPolicy({
+      text: `version: 1
+exec: { default: allow }
+network:
+  rules:
+    - { id: plain, host: plain.example.test, ports: [${plain.port}], level: allow }
+    - { id: test-upstreams, cidr: 127.0.0.1/32, ports: [${plain.port}], level: ask }
+  budgets: { requests: 2 }
+`,
+    });
+    const s = await createSession({
+      workspace,
+      stateDir,
+      policy,
+      egress: { testing: { resolver: scriptedResolver({ 'plain.example.test': [['127.0.0.1']] }) } },
+    });
+    let out: string;
+    try {
+      const url = `http://plain.example.test:${plain.port}/b`;
+      const r = await s.exec(['curl', '-sS', '-i', '--max-time', '20', url, url, url]);
+      out = r.stdout;
+    } finally {
+      await s.destroy();
+    }
+    // The bodies have no final newline: a status line may follow one on the same line.
+    expect(out.match(/HTTP\/1\.1 200/g)?.length).toBe(2);
+    expect(out.match(/HTTP\/1\.1 429/g)?.length).toBe(1);
+    expect(out).toMatch(/X-Airlock-Denied: egress\.budget\.requests/i);
+    const log = readFileSync(join(auditPaths(stateDir).sessions, `${s.id}.jsonl`), 'utf8');
+    const budget = log.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { type: string; data: Record<string, unknown> }).find((r) => r.type === 'budget.exceeded');
+    expect(budget?.data).toMatchObject({ budget: 'requests', limit: 2, unit: 'requests' });
+  });
+});
+
 describe('egress from the command line (policy in the workspace)', () => {
   let server: TestServer;
   beforeAll(async () => {
