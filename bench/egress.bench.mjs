@@ -237,6 +237,73 @@ async function startBareSplice(path) {
   return server;
 }
 
+/** Per-request times that one curl prints for `urls` fetched over one keep-alive connection. */
+function curlTimes(exec, url, count) {
+  const args = ['-s', '-w', '%{time_total}\\n'];
+  for (let i = 0; i < count; i++) args.push('-o', '/dev/null', url);
+  return exec(['curl', ...args]).then((stdout) =>
+    stdout
+      .trim()
+      .split('\n')
+      .map((t) => Number(t) * 1000),
+  );
+}
+
+/**
+ * A request through a live session's proxy (curl inside a bwrap sandbox, bridge, proxy with
+ * the session's policy) against the same curl on the host going straight to the server.
+ * One curl process each, many URLs on one keep-alive connection, so process start-up is
+ * not in the figure.
+ */
+async function sessionFigure(httpPort, count) {
+  const { createSession } = await import('../dist/session/index.js');
+  const { loadPolicy } = await import('../dist/policy/index.js');
+  const ws = mkdtempSync(join(tmpdir(), 'airlock-bench-egress-ws-'));
+  const state = mkdtempSync(join(tmpdir(), 'airlock-bench-egress-state-'));
+  const policy = loadPolicy({
+    text: `version: 1
+exec: { default: allow }
+network:
+  rules:
+    - { id: bench, host: upstream.bench.test, ports: [${httpPort}], level: allow }
+    - { id: bench-loopback, cidr: 127.0.0.1/32, ports: [${httpPort}], level: ask }
+`,
+  });
+  const resolver = async (name) => (name === 'upstream.bench.test' ? [{ address: '127.0.0.1', family: 4 }] : []);
+  const session = await createSession({
+    workspace: ws,
+    stateDir: state,
+    policy,
+    audit: false,
+    egress: { testing: { resolver } },
+  });
+  try {
+    const inside = (argv) =>
+      session.exec(argv, { timeoutMs: 120_000 }).then((r) => {
+        if (r.exitCode !== 0) throw new Error(`curl in the session failed: ${r.stderr}`);
+        return r.stdout;
+      });
+    const onHost = (argv) =>
+      new Promise((resolve, reject) => {
+        execFile(argv[0], argv.slice(1), { maxBuffer: 16 * MiB }, (err, stdout) => (err ? reject(err) : resolve(stdout)));
+      });
+    const viaSession = await curlTimes(inside, `http://upstream.bench.test:${httpPort}/`, count);
+    const direct = await curlTimes(onHost, `http://127.0.0.1:${httpPort}/`, count);
+    const a = summary(viaSession.slice(1));
+    const d = summary(direct.slice(1));
+    return {
+      setup: `${count} plain-HTTP GETs by one curl over one keep-alive connection (first excluded): inside a bwrap session through its bridge and proxy, versus on the host straight to the server`,
+      directMs: d,
+      sessionProxyMs: a,
+      sessionAddedP50Ms: round(a.p50 - d.p50, 3),
+    };
+  } finally {
+    await session.destroy();
+    rmSync(ws, { recursive: true, force: true });
+    rmSync(state, { recursive: true, force: true });
+  }
+}
+
 export async function run(ctx) {
   const { createEgressProxy, createRuleDecider } = await import('../dist/egress/index.js');
   const { createSessionCa } = await import('../dist/egress/ca.js');
@@ -350,6 +417,8 @@ export async function run(ctx) {
     };
     const stats = airlock.stats();
     out.airlockStats = { requests: stats.requests, denied: stats.denied };
+
+    out.session = await sessionFigure(server.httpPort, ctx.quick ? 50 : 300);
   } finally {
     await airlock.close();
     await new Promise((r) => srtServer.close(r));

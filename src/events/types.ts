@@ -155,17 +155,29 @@ export interface NetworkRequestData {
   method: string;
   host: string;
   port: number;
-  /** Path and query, when the proxy saw them (not for an opaque tunnel). */
+  /** The path (never the query), when the proxy saw it (not for an opaque tunnel). */
   path?: string;
   verdict: Verdict;
   rule?: string;
-  /** Upstream status, absent when the request was blocked or failed. */
+  /** The status the client got (403 denied, 429 past a budget, 502 upstream trouble); absent when the connection was cut. */
   status?: number;
   bytesSent: number;
   bytesReceived: number;
   durationMs: number;
   /** Names (never values) of credentials the proxy injected. */
   injectedCredentials?: string[];
+  /** `http` or `https`. */
+  scheme?: string;
+  /** How it reached the proxy: `http`, `tunnel` (opaque CONNECT), `intercepted`, `base-url`. */
+  mode?: string;
+  /** Whether it went out (a `log` verdict is allowed; the proxy's own refusals are `deny`). */
+  allowed?: boolean;
+  /** Why, in words. */
+  reason?: string;
+  /** A person's answer to an `ask`: `allow`, `deny` or `timeout`. */
+  answer?: string;
+  /** What went wrong after the decision (connect refused, TLS failure, cut by a budget). */
+  error?: string;
 }
 
 /** `budget.exceeded`: a request, cost or time budget ran out. */

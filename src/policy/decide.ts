@@ -2099,3 +2099,23 @@ function summarize(ev: Evaluator, isExec: boolean): Decision {
   };
   return d;
 }
+
+/**
+ * Whether some network rule that covers this host and port looks at the method (other than
+ * `CONNECT`) or the URL path. A tunnel to such a host cannot be judged on host and port
+ * alone: the egress proxy must intercept it and ask `decide` about every request inside.
+ * Pure, like `decide`; an invalid host or port is false (its `decide` is a deny anyway).
+ */
+export function networkNeedsInspection(policy: Policy, host: string, port: number): boolean {
+  const h = normalizeHost(host);
+  if (h.kind === 'invalid' || !Number.isInteger(port) || port < 1 || port > 65_535) return false;
+  for (const r of policy.compiled.network.rules) {
+    if (!r.ports.has(port)) continue;
+    const covers =
+      h.kind === 'name' ? r.hosts.some((p) => hostMatches(p, h.host)) : r.cidrs.some((c) => cidrContains(c, h.ip));
+    if (!covers) continue;
+    if (r.paths !== null) return true;
+    if (r.methods !== null && !r.methods.has('CONNECT')) return true;
+  }
+  return false;
+}

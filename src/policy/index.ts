@@ -4,7 +4,7 @@
  */
 export { loadPolicy, listPresets, presetText, defaultPresetsDir } from './load.js';
 export type { Policy, PolicySource, LoadPolicyOptions } from './load.js';
-export { decide, createDecideContext, stricter } from './decide.js';
+export { decide, createDecideContext, stricter, networkNeedsInspection } from './decide.js';
 export type {
   Action,
   ExecArgvAction,

@@ -28,7 +28,7 @@ import {
 } from '../sandbox/index.js';
 import { attachAudit, type AuditAttachment } from '../audit/index.js';
 import { createDecideContext, decide, loadPolicy, type Action, type Decision, type Policy } from '../policy/index.js';
-import type { ApprovalQueue } from '../approvals/index.js';
+import type { ApprovalEvent, ApprovalQueue } from '../approvals/index.js';
 import { waitForApproval, type ApprovedRun } from './approval.js';
 import { createEvent, createEventChannel, type EventChannel } from '../events/index.js';
 import { createRedactor } from '../redact/index.js';
@@ -44,6 +44,16 @@ import {
   type WorkspaceMode,
 } from './staging.js';
 import type { StagedWorkspace } from '../workspace/index.js';
+import {
+  createApprovalAsk,
+  egressEnabled,
+  startSessionEgress,
+  toBudgetExceededData,
+  toNetworkRequestData,
+  type SessionEgress,
+  type SessionEgressSetting,
+} from './egress.js';
+import type { EgressEvent } from '../egress/index.js';
 
 export { resolveLimits, parseDuration, parseSize, DEFAULT_LIMITS, type LimitsInput } from './limits.js';
 export { resolveStateDir } from './state.js';
@@ -63,6 +73,15 @@ export {
   type SummaryRejected,
   type WorkspaceMode,
 } from './staging.js';
+export {
+  createPolicyDecide,
+  policyWantsEgress,
+  EGRESS_CA_IN_SANDBOX,
+  EGRESS_SOCKET_IN_SANDBOX,
+  DEFAULT_EGRESS_PORT,
+  type SessionEgressOptions,
+  type SessionEgressSetting,
+} from './egress.js';
 
 /** Options for {@link createSession}. */
 export interface SessionOptions {
@@ -113,6 +132,13 @@ export interface SessionOptions {
    * what was approved. Without a queue an `ask` is a deny.
    */
   approvals?: ApprovalQueue;
+  /**
+   * The session's egress proxy, the sandbox's only way out (docs/egress.md). Default: on when
+   * the policy's `network` section can let anything out (rules, a default other than deny,
+   * credentials), off otherwise (no network at all). `true` or an options object starts it
+   * regardless (without a policy it denies everything); `false` never starts it.
+   */
+  egress?: SessionEgressSetting;
 }
 
 /** Options for one command. */
@@ -419,6 +445,38 @@ export async function createSession(options: SessionOptions): Promise<Session> {
     }
   }
 
+  // The proxy starts before the sandbox (its socket directory and CA bundle are bound in);
+  // its events wait for the channel, which exists before any command can reach the proxy.
+  let egress: SessionEgress | undefined;
+  let publishEgress: (e: EgressEvent) => void = () => undefined;
+  let publishApproval: (e: ApprovalEvent) => void = () => undefined;
+  if (egressEnabled(options.egress, options.policy)) {
+    try {
+      egress = await startSessionEgress({
+        runtimeDir,
+        policy: options.policy,
+        options: typeof options.egress === 'object' ? options.egress : {},
+        onEvent: (e) => { publishEgress(e); },
+        // An `ask` for a request goes to the session's approval queue; without one it is a deny.
+        ...(options.approvals === undefined
+          ? {}
+          : {
+              ask: createApprovalAsk({
+                queue: options.approvals,
+                sessionId: id,
+                ...(options.name === undefined ? {} : { sessionName: options.name }),
+                ...(options.policy === undefined || options.policy.file === '<text>' ? {} : { policyFile: options.policy.file }),
+                ...(options.policy?.compiled.approvalTimeoutMs == null ? {} : { timeoutMs: options.policy.compiled.approvalTimeoutMs }),
+                publish: (e) => { publishApproval(e); },
+              }),
+            }),
+      });
+    } catch (err) {
+      rmSync(runtimeDir, { recursive: true, force: true });
+      throw err;
+    }
+  }
+
   let sandbox: Sandbox;
   try {
     sandbox = await backend.start({
@@ -430,11 +488,12 @@ export async function createSession(options: SessionOptions): Promise<Session> {
       workspaceReadOnly: options.workspaceReadOnly ?? false,
       runtimeDir,
       limits,
-      extraBinds: options.extraBinds ?? [],
-      bridges: options.bridges ?? [],
+      extraBinds: [...(options.extraBinds ?? []), ...(egress?.extraBinds ?? [])],
+      bridges: [...(options.bridges ?? []), ...(egress?.bridges ?? [])],
       hostname: 'airlock',
     });
   } catch (err) {
+    await egress?.close();
     rmSync(runtimeDir, { recursive: true, force: true });
     if (staged !== null) await staged.discard().catch(() => undefined);
     throw err;
@@ -449,6 +508,8 @@ export async function createSession(options: SessionOptions): Promise<Session> {
     TMPDIR: '/tmp',
     AIRLOCK_SESSION: id,
     ...options.env,
+    // The proxy's variables last: they describe the only route out, which a caller cannot move.
+    ...egress?.env,
   };
 
   const events = createEventChannel();
@@ -466,6 +527,11 @@ export async function createSession(options: SessionOptions): Promise<Session> {
       },
     });
   }
+  publishApproval = (e) => { events.publish(e); };
+  publishEgress = (e) => {
+    if (e.type === 'egress.request') events.publish(createEvent('network.request', id, toNetworkRequestData(e)));
+    else events.publish(createEvent('budget.exceeded', id, toBudgetExceededData(e)));
+  };
   events.publish(
     createEvent('session.created', id, {
       backend: backendName,
@@ -496,7 +562,12 @@ export async function createSession(options: SessionOptions): Promise<Session> {
       try {
         // Pending asks of a session that is gone are denied, and its session grants dropped.
         options.approvals?.endSession(id, 'the session ended');
-        await sandbox.destroy();
+        try {
+          await sandbox.destroy();
+        } finally {
+          // Open tunnels are cut and reported before the session's last record.
+          await egress?.close();
+        }
         // Only now, with every process inside gone, is the staged tree frozen for review.
         const sealError = staged === null ? undefined : await staged.seal().then(() => undefined, (e: unknown) => (e instanceof Error ? e : new Error(String(e))));
         events.publish(

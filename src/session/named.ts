@@ -94,13 +94,29 @@ export function findSession(stateDir: string, nameOrId: string): SessionRecord {
 }
 
 /** Options for {@link createNamedSession}. */
-export interface NamedSessionOptions extends Omit<SessionOptions, 'name' | 'id' | 'stateDir' | 'extraBinds' | 'bridges' | 'policy'> {
+// `egress` is left to the policy (a session host receives its options as JSON, and the test
+// hooks are functions).
+export interface NamedSessionOptions extends Omit<SessionOptions, 'name' | 'id' | 'stateDir' | 'extraBinds' | 'bridges' | 'policy' | 'egress'> {
   name: string;
   /** Policy file, loaded (and validated) by the session host. */
   policyPath?: string;
   stateDir: string;
   /** The airlock CLI entry point to run the session host with. */
   cliPath: string;
+}
+
+/** The host variables that a policy's credentials name (`secret: env:NAME`), with their values. */
+function credentialEnv(policyPath: string | undefined): Record<string, string> {
+  if (policyPath === undefined) return {};
+  const out: Record<string, string> = {};
+  for (const c of loadPolicy({ path: policyPath }).compiled.network.credentials) {
+    const m = /^env:([A-Za-z_][A-Za-z0-9_]*)$/.exec(c.secret);
+    const name = m?.[1];
+    if (name === undefined) continue;
+    const value = process.env[name];
+    if (value !== undefined) out[name] = value;
+  }
+  return out;
 }
 
 /** Starts a session host process and waits until its sandbox is up. */
@@ -126,7 +142,9 @@ export async function createNamedSession(options: NamedSessionOptions): Promise<
     detached: true,
     stdio: ['ignore', log, log, 'ipc'],
     // The host process needs no secret of the caller's; what the session needs is in the options.
-    env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', AIRLOCK_HOME: options.stateDir },
+    // Except the variables the policy's credentials name (`env:NAME`): the egress proxy
+    // resolves them on the host, in this process's child.
+    env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', AIRLOCK_HOME: options.stateDir, ...credentialEnv(options.policyPath) },
   });
   const reply = await new Promise<{ ok: true; record: SessionRecord } | { ok: false; error: { code: string; message: string; hint: string } }>(
     (resolve, reject) => {
