@@ -53,6 +53,8 @@ export const ERROR_CODES = [
   'E_APPROVAL_STORE',
   'E_SERVER_LISTEN',
   'E_WEBHOOK_FAILED',
+  'E_EDIT_FAILED',
+  'E_NO_EGRESS',
   'E_INTERNAL',
 ] as const;
 

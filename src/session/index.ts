@@ -7,7 +7,8 @@ import { mkdirSync, realpathSync, rmSync, statSync, writeFileSync, readFileSync,
 import { homedir } from 'node:os';
 import { join, relative, isAbsolute, posix } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { AirlockError } from '../errors/index.js';
+import { AirlockError, type ErrorCode } from '../errors/index.js';
+import { describeDenial, type Denial, type DenialFace } from './denial.js';
 import {
   createBwrapBackend,
   detectCgroups,
@@ -37,6 +38,7 @@ import { resolveStateDir } from './state.js';
 export { resolveLimits, parseDuration, parseSize, DEFAULT_LIMITS, type LimitsInput } from './limits.js';
 export { resolveStateDir } from './state.js';
 export { sandboxPath, type DirEntry, type SearchHit } from './files.js';
+export { describeDenial, formatDenial, type Denial, type DenialFace } from './denial.js';
 
 /** Options for {@link createSession}. */
 export interface SessionOptions {
@@ -162,12 +164,23 @@ export interface Session {
   search(pattern: string, options?: { path?: string; regex?: boolean; maxResults?: number }): Promise<SearchHit[]>;
   /** Kills everything in the sandbox and removes its host state. Idempotent. */
   destroy(): Promise<void>;
+  /** The policy actions are judged by now (undefined: the sandbox alone is the boundary). */
+  readonly policy: Policy | undefined;
+  /**
+   * Judges later actions by `policy` (a reloaded policy file after a person confirmed a
+   * rule). Actions already running are not affected.
+   */
+  setPolicy(policy: Policy): void;
 }
 
 /** Thrown when the policy denies an action; nothing reached the sandbox. */
 export class PolicyDeniedError extends AirlockError {
   /** The decision, with the rule that denied and every parsed part. */
   readonly decision: Decision;
+  /** What was blocked: the command line, the path, `host:port`. */
+  readonly subject: string;
+  /** The reason shown, when it differs from the decision's own. */
+  readonly why: string | undefined;
   constructor(subject: string, decision: Decision, why?: string) {
     super(
       'E_POLICY_DENIED',
@@ -179,6 +192,18 @@ export class PolicyDeniedError extends AirlockError {
       },
     );
     this.decision = decision;
+    this.subject = subject;
+    this.why = why;
+  }
+
+  /** The denial written for an agent on the given face (see `describeDenial`). */
+  denial(face: DenialFace = 'sdk'): Denial {
+    return describeDenial(this.subject, this.decision, face, this.why);
+  }
+
+  /** `{code, message, hint, denial, decision}`: the JSON form carries the agent-readable denial. */
+  override toJSON(): { code: ErrorCode; message: string; hint: string; denial: Denial; decision: Decision } {
+    return { ...super.toJSON(), denial: this.denial('cli'), decision: this.decision };
   }
 }
 
@@ -463,6 +488,7 @@ export async function createSession(options: SessionOptions): Promise<Session> {
   };
 
   const decideContext = createDecideContext({ workspace: WORKSPACE, home: SANDBOX_HOME });
+  let currentPolicy = options.policy;
   let execSeq = 0;
   const start = (
     argv: readonly string[],
@@ -478,9 +504,10 @@ export async function createSession(options: SessionOptions): Promise<Session> {
     const cwd = resolveCwd(opts.cwd);
     const execId = `x${++execSeq}`;
     let decision: Decision | undefined;
-    if (options.policy !== undefined) {
+    const policy = currentPolicy;
+    if (policy !== undefined) {
       const action: Action = judged ?? { kind: 'exec', argv, cwd, ...(opts.env === undefined ? {} : { env: opts.env }) };
-      decision = decide(action, options.policy, decideContext);
+      decision = decide(action, policy, decideContext);
       const subject = action.kind === 'exec' ? ('argv' in action ? action.argv.join(' ') : action.command) : action.kind === 'network' ? `${action.host}:${action.port}` : action.path;
       events.publish(
         createEvent('policy.decision', id, {
@@ -625,6 +652,12 @@ export async function createSession(options: SessionOptions): Promise<Session> {
     createdAt,
     ended,
     memoryPeak: () => sandbox.memoryPeak(),
+    get policy() {
+      return currentPolicy;
+    },
+    setPolicy: (p) => {
+      currentPolicy = p;
+    },
     destroy,
     events,
     readFile: (path, o) => readFile(runner, path, o?.maxBytes),
