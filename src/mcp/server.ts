@@ -8,6 +8,7 @@
  * sees the argv `bash -c STRING`), because that check is asynchronous.
  */
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
@@ -80,6 +81,14 @@ function sha256(b: Buffer | string): string {
   return createHash('sha256').update(b).digest('hex');
 }
 
+function fileDigest(file: string): string | null {
+  try {
+    return sha256(readFileSync(file));
+  } catch {
+    return null;
+  }
+}
+
 function toJson(v: unknown): JsonValue {
   return JSON.parse(JSON.stringify(v ?? null)) as JsonValue;
 }
@@ -131,6 +140,7 @@ export function createMcpServer(options: McpServerOptions): McpServer {
   );
   const decideContext = createDecideContext();
   let oracle: ShellOracle | undefined;
+  let policyDigest = session.policy === undefined ? null : fileDigest(session.policy.file);
 
   /** Runs one tool call: the body, denials as agent-readable results, and the audit record. */
   const call = async (tool: string, args: unknown, extra: Extra, body: () => Promise<CallToolResult>): Promise<CallToolResult> => {
@@ -509,6 +519,14 @@ export function createMcpServer(options: McpServerOptions): McpServer {
           return text(`Already allowed by the policy (rule ${now.ruleId}); go ahead.`);
         }
         const queue = options.approvals;
+        if (policy !== undefined && policyDigest !== fileDigest(policy.file)) {
+          // The agent can write the workspace, and the policy file may live there: a file
+          // that changed since it was loaded is never reloaded into this session.
+          return text(
+            `The policy file ${policy.file} changed since this session loaded it, so no rule can be added now. Continue without the access; a person must review the file and restart the session.`,
+            true,
+          );
+        }
         if (queue === undefined || policy === undefined || now === undefined) {
           return text(
             'No approval channel is attached to this sandbox, so nobody can answer a request now. Continue without it, and say in your final answer what access you needed and why.',
@@ -524,7 +542,9 @@ export function createMcpServer(options: McpServerOptions): McpServer {
               verdict: 'ask',
               ruleId: now.ruleId,
               reason: `the agent asks for access: ${args.reason} (the policy says ${now.verdict}: ${now.reason})`,
-              parts: now.parts,
+              // The agent asks about what the policy refused: those parts are what a person
+              // decides on (and what a proposed rule would cover).
+              parts: now.parts.map((p) => (p.verdict === 'deny' ? { ...p, verdict: 'ask' as const, reason: `policy says deny: ${p.reason}` } : p)),
             },
             policyFile: policy.file,
           },
@@ -553,6 +573,7 @@ export function createMcpServer(options: McpServerOptions): McpServer {
         if (outcome.scope === 'rule') {
           // The confirmed rule is in the policy file now; judge later actions by it.
           session.setPolicy(loadPolicy({ path: policy.file }));
+          policyDigest = fileDigest(policy.file);
           return text(`Approved by ${outcome.by}: a rule was added to the policy. Retry the action now.`);
         }
         // A `once`/`session` grant covers this exact action where the policy asks; a deny rule still stands.
