@@ -55,6 +55,7 @@ export const ERROR_CODES = [
   'E_WEBHOOK_FAILED',
   'E_EDIT_FAILED',
   'E_NO_EGRESS',
+  'E_EVENTS_OVERFLOW',
   'E_INTERNAL',
 ] as const;
 

@@ -28,7 +28,8 @@ export interface RunMcpOptions extends Omit<SessionOptions, 'policy'> {
 /** Runs `airlock mcp` until the client closes stdin; destroys the session at the end. */
 export async function runMcpServer(options: RunMcpOptions): Promise<void> {
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const { policyPath, approvalServer, approvalPort, version, log: _log, ...sessionOptions } = options;
+  const { policyPath, approvalServer, approvalPort, version, ...sessionOptions } = options;
+  delete sessionOptions.log;
   const policy = policyPath === undefined ? undefined : loadPolicy({ path: policyPath });
   const approvals: ApprovalQueue = createApprovalQueue({
     stateDir: options.stateDir,

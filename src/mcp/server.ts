@@ -117,7 +117,7 @@ export function summarizePolicy(policy: Policy | undefined): JsonValue {
       default: c.network.default,
       rules: c.network.rules.map((r) => ({
         id: r.id,
-        hosts: [...r.hosts.map((h) => (h.kind === 'exact' ? h.host : `*.${h.suffix.replace(/^\./, '')}`)), ...r.cidrs.map((x) => `${x.source}`)],
+        hosts: [...r.hosts.map((h) => (h.kind === 'exact' ? h.host : `*.${h.suffix.replace(/^\./, '')}`)), ...r.cidrs.map((x) => x.source)],
         ports: [...r.ports],
         methods: r.methods === null ? null : [...r.methods],
         level: r.level,
@@ -408,7 +408,7 @@ export function createMcpServer(options: McpServerOptions): McpServer {
       description:
         "Makes an HTTP(S) request from inside the sandbox through the session's egress proxy, which applies the network policy (allowed hosts, methods, paths) and injects credentials the agent never sees. Returns status, headers and body.",
       inputSchema: {
-        url: z.string().url(),
+        url: z.url(),
         method: z.string().regex(/^[A-Z]{1,16}$/).optional(),
         headers: z.record(z.string(), z.string()).optional(),
         body: z.string().optional(),
