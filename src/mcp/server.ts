@@ -233,6 +233,7 @@ export function createMcpServer(options: McpServerOptions): McpServer {
         } else argv = args.argv ?? [];
         const onProgress = progress(extra as Extra);
         const proc = session.spawn(argv, {
+          toolCallId: String((extra as Extra).requestId),
           ...(args.cwd === undefined ? {} : { cwd: args.cwd }),
           ...(args.timeout_seconds === undefined ? {} : { timeoutMs: Math.round(args.timeout_seconds * 1000) }),
         });

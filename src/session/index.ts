@@ -84,6 +84,8 @@ export interface ExecOptions {
   env?: Readonly<Record<string, string>>;
   /** Wall-clock limit in ms; default the session's exec timeout (0: none). */
   timeoutMs?: number;
+  /** The agent tool call that caused it (an MCP request id), recorded in `exec.started`. */
+  toolCallId?: string;
 }
 
 /** Options for a buffered {@link Session.exec}. */
@@ -530,7 +532,13 @@ export async function createSession(options: SessionOptions): Promise<Session> {
     if (opts.tty !== undefined) env['TERM'] = opts.tty.term ?? env['TERM'] ?? 'xterm-256color';
     const t0 = performance.now();
     events.publish(
-      createEvent('exec.started', id, { execId, argv: [...argv], cwd, ...(opts.tty === undefined ? {} : { tty: true }) }),
+      createEvent('exec.started', id, {
+        execId,
+        argv: [...argv],
+        cwd,
+        ...(opts.tty === undefined ? {} : { tty: true }),
+        ...(opts.toolCallId === undefined ? {} : { toolCallId: opts.toolCallId }),
+      }),
     );
     // Nothing runs before its record is durable: an action that cannot be recorded does not run.
     const gate = audit === undefined ? Promise.resolve() : audit.flush().then(() => undefined);

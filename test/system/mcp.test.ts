@@ -193,6 +193,9 @@ describe('airlock mcp with a real MCP client', () => {
     expect(String(denied?.data['result'])).toContain('BLOCKED BY SANDBOX POLICY');
     expect(log.some((r) => r.type === 'policy.decision' && r.data['verdict'] === 'deny')).toBe(true);
     expect(log.some((r) => r.type === 'approval.granted')).toBe(true);
+    // The command a tool call ran names the call, so a reviewer (and OTLP) can tie them together.
+    const ids = new Set(calls.filter((c) => c.data['tool'] === 'run_command').map((c) => c.data['toolCallId']));
+    expect(log.some((r) => r.type === 'exec.started' && ids.has(r.data['toolCallId']))).toBe(true);
     expect(log.some((r) => r.type === 'file.write' && r.data['path'] === '/workspace/sum.js')).toBe(true);
   });
 });
