@@ -5,7 +5,7 @@
  * the approvals HTTP API, retry and succeed. The audit log must show the tool calls.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
@@ -25,6 +25,15 @@ let ws: string;
 let state: string;
 let policyFile: string;
 let stderr = '';
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 function textOf(r: unknown): string {
   const c = (r as CallToolResult).content[0];
@@ -197,5 +206,16 @@ describe('airlock mcp with a real MCP client', () => {
     const ids = new Set(calls.filter((c) => c.data['tool'] === 'run_command').map((c) => c.data['toolCallId']));
     expect(log.some((r) => r.type === 'exec.started' && ids.has(r.data['toolCallId']))).toBe(true);
     expect(log.some((r) => r.type === 'file.write' && r.data['path'] === '/workspace/sum.js')).toBe(true);
+  });
+
+  it('ends the session when the client goes away', async () => {
+    const id = /session (s[0-9a-f]{12})/.exec(stderr)?.[1] ?? '';
+    const pid = transport.pid;
+    await client.close();
+    for (let i = 0; i < 300 && pid !== null && alive(pid); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(pid !== null && alive(pid)).toBe(false);
+    const last = readFileSync(join(state, 'audit', 'sessions', `${id}.jsonl`), 'utf8').trim().split('\n').pop() ?? '';
+    expect((JSON.parse(last) as { type: string }).type).toBe('session.stopped');
+    expect(existsSync(join(state, 'sessions', id))).toBe(false);
   });
 });
