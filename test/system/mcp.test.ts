@@ -153,6 +153,8 @@ describe('airlock mcp with a real MCP client', () => {
 
   it('asks for access, is approved over HTTP with a rule, and the retry succeeds', async () => {
     const { base, token } = approvalsUrl();
+    const already = await tool('request_access', { path: 'sum.js', access: 'write', reason: 'fix the bug' });
+    expect(already.text).toContain('Already allowed');
     const pending = tool('request_access', { command: 'arch', reason: 'the build script needs the machine architecture', wait_seconds: 50 });
     const auth = { authorization: `Bearer ${token}` };
     let ask: { id: string; digest: string; ruleProposal: { ok: boolean; sha256?: string; text?: string } } | undefined;
