@@ -50,6 +50,11 @@ export interface McpServerOptions {
   egress?: { env: Readonly<Record<string, string>> };
   /** Server version reported to clients. */
   version?: string;
+  /**
+   * True when the session was created with this approvals queue (`ask` verdicts wait in it),
+   * so a `session` grant from `request_access` lets the retry through. Default false.
+   */
+  sessionAsksWait?: boolean;
   /** How long `request_access` waits for a person by default, in seconds (default 60). */
   accessWaitSeconds?: number;
 }
@@ -577,12 +582,16 @@ export function createMcpServer(options: McpServerOptions): McpServer {
           policyDigest = fileDigest(policy.file);
           return text(`Approved by ${outcome.by}: a rule was added to the policy. Retry the action now.`);
         }
-        // A `once`/`session` grant covers this exact action where the policy asks; a deny rule still stands.
+        // A `session` grant covers this exact action where the policy asks, when the
+        // session's asks wait in the queue; a deny rule still stands.
+        const grantWorks = now.verdict === 'ask' && outcome.scope === 'session' && options.sessionAsksWait === true;
         return text(
-          now.verdict === 'ask'
-            ? `Approved by ${outcome.by} (${outcome.scope}). Retry the exact same action now.`
+          grantWorks
+            ? `Approved by ${outcome.by} for this session. Retry the exact same action now.`
+            : now.verdict === 'ask'
+              ? `${outcome.by} approved it (${outcome.scope}), but this session cannot apply that grant to a later action: only a rule grant does. Ask the person to approve with "add a rule", or continue without it.`
             : `${outcome.by} approved it for ${outcome.scope === 'once' ? 'one use' : 'this session'}, but the policy denies it by rule ${now.ruleId}, and only a rule change lifts a deny. Ask the person to approve with "add a rule" instead, or continue without it.`,
-          now.verdict !== 'ask',
+          !grantWorks,
         );
       }),
   );
