@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { register as registerApprovals } from './commands/approvals.js';
 import { register as registerAudit } from './commands/audit.js';
 import { register as registerDoctor } from './commands/doctor.js';
+import { register as registerMcp } from './commands/mcp.js';
 import { register as registerPolicy } from './commands/policy.js';
 import { register as registerRun } from './commands/run.js';
 import { register as registerWorkspace } from './commands/workspace.js';
@@ -45,6 +46,7 @@ async function main(argv: string[]): Promise<number> {
   registerAudit(program, setExit);
   registerApprovals(program, setExit);
   registerPolicy(program);
+  registerMcp(program, pkg.version);
   registerWorkspace(program, {
     setExit,
     // A named session by name or id, or the id an ephemeral `airlock run` printed.

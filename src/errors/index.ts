@@ -54,6 +54,9 @@ export const ERROR_CODES = [
   'E_SERVER_LISTEN',
   'E_WEBHOOK_FAILED',
   'E_REDTEAM_CASE',
+  'E_EDIT_FAILED',
+  'E_NO_EGRESS',
+  'E_EVENTS_OVERFLOW',
   'E_INTERNAL',
 ] as const;
 

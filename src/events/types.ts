@@ -215,6 +215,8 @@ export interface AgentToolCallData {
    */
   durationMs?: number;
   isError?: boolean;
+  /** What the face answered, as text an agent reads (bounded; redacted before storage). */
+  result?: string;
 }
 
 /** `agent.prompt`: a prompt a face saw going to the agent. */

@@ -7,7 +7,8 @@ import { mkdirSync, realpathSync, rmSync, statSync, writeFileSync, readFileSync,
 import { homedir } from 'node:os';
 import { join, relative, isAbsolute, posix } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { AirlockError } from '../errors/index.js';
+import { AirlockError, type ErrorCode } from '../errors/index.js';
+import { describeDenial, type Denial, type DenialFace } from './denial.js';
 import {
   createBwrapBackend,
   detectCgroups,
@@ -82,6 +83,7 @@ export {
   type SessionEgressOptions,
   type SessionEgressSetting,
 } from './egress.js';
+export { describeDenial, formatDenial, type Denial, type DenialFace } from './denial.js';
 
 /** Options for {@link createSession}. */
 export interface SessionOptions {
@@ -149,6 +151,8 @@ export interface ExecOptions {
   env?: Readonly<Record<string, string>>;
   /** Wall-clock limit in ms; default the session's exec timeout (0: none). */
   timeoutMs?: number;
+  /** The agent tool call that caused it (an MCP request id), recorded in `exec.started`. */
+  toolCallId?: string;
 }
 
 /** Options for a buffered {@link Session.exec}. */
@@ -239,12 +243,23 @@ export interface Session {
   search(pattern: string, options?: { path?: string; regex?: boolean; maxResults?: number }): Promise<SearchHit[]>;
   /** Kills everything in the sandbox and removes its host state. Idempotent. */
   destroy(): Promise<void>;
+  /** The policy actions are judged by now (undefined: the sandbox alone is the boundary). */
+  readonly policy: Policy | undefined;
+  /**
+   * Judges later actions by `policy` (a reloaded policy file after a person confirmed a
+   * rule). Actions already running are not affected.
+   */
+  setPolicy(policy: Policy): void;
 }
 
 /** Thrown when the policy denies an action; nothing reached the sandbox. */
 export class PolicyDeniedError extends AirlockError {
   /** The decision, with the rule that denied and every parsed part. */
   readonly decision: Decision;
+  /** What was blocked: the command line, the path, `host:port`. */
+  readonly subject: string;
+  /** The reason shown, when it differs from the decision's own. */
+  readonly why: string | undefined;
   constructor(subject: string, decision: Decision, why?: string) {
     super(
       'E_POLICY_DENIED',
@@ -256,6 +271,18 @@ export class PolicyDeniedError extends AirlockError {
       },
     );
     this.decision = decision;
+    this.subject = subject;
+    this.why = why;
+  }
+
+  /** The denial written for an agent on the given face (see `describeDenial`). */
+  denial(face: DenialFace = 'sdk'): Denial {
+    return describeDenial(this.subject, this.decision, face, this.why);
+  }
+
+  /** `{code, message, hint, denial, decision}`: the JSON form carries the agent-readable denial. */
+  override toJSON(): { code: ErrorCode; message: string; hint: string; denial: Denial; decision: Decision } {
+    return { ...super.toJSON(), denial: this.denial('cli'), decision: this.decision };
   }
 }
 
@@ -687,7 +714,13 @@ export async function createSession(options: SessionOptions): Promise<Session> {
       if (endedReason !== undefined) throw endedReason;
       t0 = performance.now();
       events.publish(
-        createEvent('exec.started', id, { execId, argv: [...run.argv], cwd: run.cwd, ...(opts.tty === undefined ? {} : { tty: true }) }),
+        createEvent('exec.started', id, {
+          execId,
+          argv: [...run.argv],
+          cwd: run.cwd,
+          ...(opts.tty === undefined ? {} : { tty: true }),
+          ...(opts.toolCallId === undefined ? {} : { toolCallId: opts.toolCallId }),
+        }),
       );
       if (audit !== undefined) await audit.flush();
       return run;
@@ -828,6 +861,12 @@ export async function createSession(options: SessionOptions): Promise<Session> {
     staged,
     ended,
     memoryPeak: () => sandbox.memoryPeak(),
+    get policy() {
+      return currentPolicy;
+    },
+    setPolicy: (p) => {
+      currentPolicy = p;
+    },
     destroy,
     events,
     readFile: (path, o) => readFile(runner, path, o?.maxBytes),

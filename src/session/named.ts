@@ -13,11 +13,12 @@ import { createConnection, createServer, type Server, type Socket } from 'node:n
 import { join } from 'node:path';
 import { z } from 'zod';
 import { AirlockError, isAirlockError } from '../errors/index.js';
-import { loadPolicy } from '../policy/index.js';
+import { loadPolicy, type Decision } from '../policy/index.js';
 import { FrameDecoder, FrameType, encodeFrame } from '../sandbox/protocol.js';
-import { createSession, newSessionId, sessionOwnerAlive, type ExecResult, type SessionOptions } from './index.js';
+import { createSession, newSessionId, PolicyDeniedError, sessionOwnerAlive, type ExecResult, type SessionOptions } from './index.js';
 import { openStagedWorkspace } from '../workspace/index.js';
 import { stagingRootOf, type SessionWorkspaceMode } from './staging.js';
+import type { Denial } from './denial.js';
 
 /** What `airlock session ls` shows about a named session. */
 export interface SessionRecord {
@@ -381,8 +382,11 @@ export async function execInSession(stateDir: string, rec: SessionRecord, req: O
         else if (f.type === FrameType.Stderr) io.onStderr(f.payload);
         else if (f.type === FrameType.Exit) resolve(JSON.parse(f.payload.toString('utf8')) as ExecResult);
         else if (f.type === FrameType.Error) {
-          const e = JSON.parse(f.payload.toString('utf8')) as { code: string; message: string; hint: string };
-          reject(new AirlockError(e.code as never, e.message, { hint: e.hint }));
+          const e = JSON.parse(f.payload.toString('utf8')) as { code: string; message: string; hint: string; denial?: Denial; decision?: Decision };
+          // A denial keeps its decision across the socket, so every face can explain it the same way.
+          if (e.code === 'E_POLICY_DENIED' && e.denial !== undefined && e.decision !== undefined) {
+            reject(new PolicyDeniedError(e.denial.blocked, e.decision, e.denial.reason === e.decision.reason ? undefined : e.denial.reason));
+          } else reject(new AirlockError(e.code as never, e.message, { hint: e.hint }));
         }
       }
     });

@@ -1,0 +1,38 @@
+import type { Command } from 'commander';
+import type { BackendName } from '../../sandbox/index.js';
+import { resolveStateDir } from '../../session/index.js';
+import { addSandboxOptions, envFrom, limitsFrom, policyPathFrom, type SandboxCliOptions } from '../limits-options.js';
+import { usageError } from '../output.js';
+
+/** `airlock mcp [options]`: an MCP server on stdio for one sandboxed session. */
+export function register(program: Command, version: string): void {
+  addSandboxOptions(
+    program
+      .command('mcp')
+      .description('serve one sandboxed session to an agent as MCP tools on stdio (stdout is the protocol; messages go to stderr)'),
+  )
+    .option('--approval-port <port>', 'port of the approvals page on 127.0.0.1 (default: any free port)')
+    .option('--no-approval-server', 'do not start the approvals page (answer with `airlock approvals` instead)')
+    .action(async (opts: SandboxCliOptions & { approvalPort?: string; approvalServer?: boolean }) => {
+      const port = opts.approvalPort === undefined ? undefined : Number(opts.approvalPort);
+      if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port <= 65535)) {
+        throw usageError(`--approval-port: ${JSON.stringify(opts.approvalPort)} is not a port`, 'Pass 0-65535, e.g. --approval-port 7420.');
+      }
+      const policyPath = policyPathFrom(opts);
+      // Loaded only for this command: the MCP SDK is not on the path of any other.
+      const { runMcpServer } = await import('../../mcp/index.js');
+      await runMcpServer({
+        ...(policyPath === undefined ? {} : { policyPath }),
+        workspace: opts.workspace ?? '.',
+        template: opts.template ?? 'host',
+        backend: (opts.backend ?? 'bwrap') as BackendName,
+        limits: limitsFrom(opts),
+        env: envFrom(opts),
+        stateDir: resolveStateDir(),
+        workspaceReadOnly: opts.readOnly ?? false,
+        approvalServer: opts.approvalServer !== false,
+        ...(port === undefined ? {} : { approvalPort: port }),
+        version,
+      });
+    });
+}
