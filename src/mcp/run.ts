@@ -65,6 +65,12 @@ export async function runMcpServer(options: RunMcpOptions): Promise<void> {
     if (session !== undefined) {
       approvals.endSession(session.id, 'the MCP server stopped');
       await session.destroy();
+      if (session.workspaceMode === 'direct') {
+        log(`airlock mcp: warning: --direct: the agent wrote straight into ${session.workspace}; nothing was staged.`);
+      } else if (session.staged !== null) {
+        // The agent's changes wait for a person: nothing reached the project.
+        log(`airlock mcp: the agent's changes are staged; review with \`airlock diff ${session.id}\`, then \`airlock apply ${session.id}\` or \`airlock discard ${session.id}\``);
+      }
     }
     await http?.close();
     approvals.close();

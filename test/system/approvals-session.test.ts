@@ -67,6 +67,8 @@ beforeAll(async () => {
     stateDir,
     policy: loadPolicy({ path: join(ws, 'airlock.yaml') }),
     approvals: queue,
+    // The assertions look at the project from the host; staging is tested on its own.
+    workspaceMode: 'direct',
   });
   session.events.subscribe((e) => events.push(e));
 });

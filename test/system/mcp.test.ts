@@ -17,6 +17,9 @@ const POLICY = `version: 1
 extends: default
 exec:
   default: deny
+# An ask waits for a person this long, then is a deny (the hook write below asks).
+approvals:
+  timeout: 2
 `;
 
 let client: Client;
@@ -68,7 +71,7 @@ beforeAll(async () => {
 
   transport = new StdioClientTransport({
     command: process.execPath,
-    args: [CLI, 'mcp', '--workspace', ws, '--policy', policyFile],
+    args: [CLI, 'mcp', '--workspace', ws, '--direct', '--policy', policyFile],
     env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', AIRLOCK_HOME: state },
     stderr: 'pipe',
   });

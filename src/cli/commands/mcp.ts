@@ -12,8 +12,12 @@ export function register(program: Command, version: string): void {
       .description('serve one sandboxed session to an agent as MCP tools on stdio (stdout is the protocol; messages go to stderr)'),
   )
     .option('--approval-port <port>', 'port of the approvals page on 127.0.0.1 (default: any free port)')
+    .option('--direct', 'no staging: mount the project itself read-write (every write lands at once, nothing to review)')
     .option('--no-approval-server', 'do not start the approvals page (answer with `airlock approvals` instead)')
-    .action(async (opts: SandboxCliOptions & { approvalPort?: string; approvalServer?: boolean }) => {
+    .action(async (opts: SandboxCliOptions & { approvalPort?: string; approvalServer?: boolean; direct?: boolean }) => {
+      if (opts.direct === true && opts.readOnly === true) {
+        throw usageError('--direct and --read-only exclude each other', '--read-only already binds the project itself (read-only); drop --direct.');
+      }
       const port = opts.approvalPort === undefined ? undefined : Number(opts.approvalPort);
       if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port <= 65535)) {
         throw usageError(`--approval-port: ${JSON.stringify(opts.approvalPort)} is not a port`, 'Pass 0-65535, e.g. --approval-port 7420.');
@@ -30,6 +34,7 @@ export function register(program: Command, version: string): void {
         env: envFrom(opts),
         stateDir: resolveStateDir(),
         workspaceReadOnly: opts.readOnly ?? false,
+        workspaceMode: opts.direct === true ? 'direct' : 'staged',
         approvalServer: opts.approvalServer !== false,
         ...(port === undefined ? {} : { approvalPort: port }),
         version,
