@@ -64,8 +64,15 @@ for (const target of TARGETS) {
     it('gives a tty its own pty, window size and resize', async () => {
       const p = s.spawn(['/bin/sh', '-c', 'tty; stty size; read line; stty size; echo "got:$line"'], { tty: { cols: 100, rows: 30 } });
       let out = '';
-      p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      await new Promise((r) => setTimeout(r, 300));
+      // Resize only once the first `stty size` has answered: a fixed pause raced a slow start
+      // (gVisor under load), which then reported the new size twice.
+      const firstSize = new Promise<void>((resolve) => {
+        p.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+          if (/\d+ \d+/.test(out)) resolve();
+        });
+      });
+      await firstSize;
       p.resize(120, 40);
       p.write('hello\r');
       const r = await p.wait();
