@@ -39,6 +39,9 @@ export const BUILTIN_PROTECTED_PATHS: readonly string[] = [
   '**/.github/workflows/**',
   '**/.devcontainer/**',
   '**/.husky/**',
+  // The policy itself: the next `airlock run` in this project loads it.
+  '**/airlock.yaml',
+  '**/airlock.yml',
 ];
 
 /**

@@ -588,6 +588,9 @@ export const CASES: readonly Case[] = [
     'vendor/lib/.git/hooks/post-merge',
     '.envrc',
     '.git/modules/sub/hooks/pre-commit',
+    // an agent that rewrites the project's policy widens its next session
+    'airlock.yaml',
+    'sub/airlock.yml',
   ].map((path): Case => ({
     req: 'files.protected-create',
     action: { kind: 'file.write', path },
@@ -601,6 +604,7 @@ export const CASES: readonly Case[] = [
   },
   { req: 'files.protected-create', action: 'mkdir -p .claude', expect: '>=ask' },
   { req: 'files.protected-create', action: 'touch .mcp.json', expect: '>=ask' },
+  { req: 'files.protected-create', action: 'sed -i s/deny/allow/ airlock.yaml', expect: '>=ask' },
   { req: 'files.protected-create', action: 'cp /tmp/evil .git/hooks/', expect: '>=ask' },
   { req: 'files.protected-create', action: 'cp /tmp/pre-commit .git/hooks', expect: '>=ask' },
   { req: 'files.protected-create', action: 'tee .cursor/mcp.json < x', expect: '>=ask' },
