@@ -1,7 +1,8 @@
 import { Option, type Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { LimitsInput } from '../session/index.js';
+import type { BackendName } from '../sandbox/index.js';
+import { resolveStateDir, type LimitsInput, type SessionOptions } from '../session/index.js';
 import { usageError } from './output.js';
 
 /** Options shared by `run` and `session create`. */
@@ -21,6 +22,27 @@ export interface SandboxCliOptions {
   readOnly?: boolean;
   env?: string[];
   policy?: string;
+  /** No staging: bind the project itself read-write (`run`, `session create`, `mcp`). */
+  direct?: boolean;
+}
+
+/** The session options every sandbox command takes from its flags (policy aside). */
+export function sessionOptionsFrom(
+  opts: SandboxCliOptions,
+): Required<Pick<SessionOptions, 'workspace' | 'template' | 'backend' | 'limits' | 'env' | 'stateDir' | 'workspaceReadOnly' | 'workspaceMode'>> {
+  if (opts.direct === true && opts.readOnly === true) {
+    throw usageError('--direct and --read-only exclude each other', '--read-only already binds the project itself (read-only); drop --direct.');
+  }
+  return {
+    workspace: opts.workspace ?? '.',
+    template: opts.template ?? 'host',
+    backend: (opts.backend ?? 'bwrap') as BackendName,
+    limits: limitsFrom(opts),
+    env: envFrom(opts),
+    stateDir: resolveStateDir(),
+    workspaceReadOnly: opts.readOnly ?? false,
+    workspaceMode: opts.direct === true ? 'direct' : 'staged',
+  };
 }
 
 /** Adds the sandbox and limit flags to a command. */

@@ -1,7 +1,5 @@
 import type { Command } from 'commander';
-import type { BackendName } from '../../sandbox/index.js';
-import { resolveStateDir } from '../../session/index.js';
-import { addSandboxOptions, envFrom, limitsFrom, policyPathFrom, type SandboxCliOptions } from '../limits-options.js';
+import { addSandboxOptions, policyPathFrom, sessionOptionsFrom, type SandboxCliOptions } from '../limits-options.js';
 import { usageError } from '../output.js';
 
 /** `airlock mcp [options]`: an MCP server on stdio for one sandboxed session. */
@@ -15,9 +13,6 @@ export function register(program: Command, version: string): void {
     .option('--direct', 'no staging: mount the project itself read-write (every write lands at once, nothing to review)')
     .option('--no-approval-server', 'do not start the approvals page (answer with `airlock approvals` instead)')
     .action(async (opts: SandboxCliOptions & { approvalPort?: string; approvalServer?: boolean; direct?: boolean }) => {
-      if (opts.direct === true && opts.readOnly === true) {
-        throw usageError('--direct and --read-only exclude each other', '--read-only already binds the project itself (read-only); drop --direct.');
-      }
       const port = opts.approvalPort === undefined ? undefined : Number(opts.approvalPort);
       if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port <= 65535)) {
         throw usageError(`--approval-port: ${JSON.stringify(opts.approvalPort)} is not a port`, 'Pass 0-65535, e.g. --approval-port 7420.');
@@ -27,14 +22,7 @@ export function register(program: Command, version: string): void {
       const { runMcpServer } = await import('../../mcp/index.js');
       await runMcpServer({
         ...(policyPath === undefined ? {} : { policyPath }),
-        workspace: opts.workspace ?? '.',
-        template: opts.template ?? 'host',
-        backend: (opts.backend ?? 'bwrap') as BackendName,
-        limits: limitsFrom(opts),
-        env: envFrom(opts),
-        stateDir: resolveStateDir(),
-        workspaceReadOnly: opts.readOnly ?? false,
-        workspaceMode: opts.direct === true ? 'direct' : 'staged',
+        ...sessionOptionsFrom(opts),
         approvalServer: opts.approvalServer !== false,
         ...(port === undefined ? {} : { approvalPort: port }),
         version,

@@ -1,17 +1,15 @@
 import type { Command } from 'commander';
-import type { BackendName } from '../../sandbox/index.js';
 import {
   STAGED_RETENTION_MS,
   createSession,
   describeChanges,
   finishStagedRun,
-  resolveStateDir,
   type Session,
   type StagedRunAction,
   type StagedRunOutcome,
 } from '../../session/index.js';
 import { loadPolicy } from '../../policy/index.js';
-import { addSandboxOptions, envFrom, limitsFrom, policyPathFrom, type SandboxCliOptions } from '../limits-options.js';
+import { addSandboxOptions, policyPathFrom, sessionOptionsFrom, type SandboxCliOptions } from '../limits-options.js';
 import { EXIT, usageError } from '../output.js';
 import { attach, exitStatusOf, terminalSize, wantsTty } from '../terminal.js';
 
@@ -87,20 +85,10 @@ export function register(program: Command, setExit: (code: number) => void): voi
       if (opts.direct === true && (opts.apply === true || opts.discard === true)) {
         throw usageError(`--direct writes straight into the project, so there is nothing to ${opts.apply === true ? 'apply' : 'discard'}`, 'Drop --direct to work on a staged copy.');
       }
-      if (opts.direct === true && opts.readOnly === true) {
-        throw usageError('--direct and --read-only exclude each other', '--read-only already binds the project itself (read-only); drop --direct.');
-      }
       const policyPath = policyPathFrom(opts);
       const session: Session = await createSession({
         ...(policyPath === undefined ? {} : { policy: loadPolicy({ path: policyPath }) }),
-        workspace: opts.workspace ?? '.',
-        template: opts.template ?? 'host',
-        backend: (opts.backend ?? 'bwrap') as BackendName,
-        limits: limitsFrom(opts),
-        env: envFrom(opts),
-        stateDir: resolveStateDir(),
-        workspaceReadOnly: opts.readOnly ?? false,
-        workspaceMode: opts.direct === true ? 'direct' : 'staged',
+        ...sessionOptionsFrom(opts),
       });
       if (session.workspaceMode === 'direct') {
         process.stderr.write(

@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import { fileURLToPath } from 'node:url';
 import { join, dirname } from 'node:path';
-import type { BackendName } from '../../sandbox/index.js';
 import {
   createNamedSession,
   execInSession,
@@ -12,7 +11,7 @@ import {
   runSessionHost,
   stopSession,
 } from '../../session/index.js';
-import { addSandboxOptions, envFrom, limitsFrom, policyPathFrom, type SandboxCliOptions } from '../limits-options.js';
+import { addSandboxOptions, envFrom, policyPathFrom, sessionOptionsFrom, type SandboxCliOptions } from '../limits-options.js';
 import { EXIT, printJson, usageError } from '../output.js';
 import { attach, exitStatusOf, terminalSize, wantsTty } from '../terminal.js';
 
@@ -32,20 +31,10 @@ export function register(program: Command, setExit: (code: number) => void): voi
     .option('--direct', 'no staging: mount the project itself read-write (writes land at once, nothing to review)')
     .action(async (opts: SandboxCliOptions & { name: string; json?: boolean; direct?: boolean }) => {
       const policyPath = policyPathFrom(opts);
-      if (opts.direct === true && opts.readOnly === true) {
-        throw usageError('--direct and --read-only exclude each other', '--read-only already binds the project itself (read-only); drop --direct.');
-      }
       const rec = await createNamedSession({
         name: opts.name,
         ...(policyPath === undefined ? {} : { policyPath }),
-        workspace: opts.workspace ?? '.',
-        template: opts.template ?? 'host',
-        backend: (opts.backend ?? 'bwrap') as BackendName,
-        limits: limitsFrom(opts),
-        env: envFrom(opts),
-        stateDir: resolveStateDir(),
-        workspaceReadOnly: opts.readOnly ?? false,
-        workspaceMode: opts.direct === true ? 'direct' : 'staged',
+        ...sessionOptionsFrom(opts),
         cliPath,
       });
       if (rec.workspaceMode === 'direct') {
