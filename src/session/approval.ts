@@ -29,28 +29,11 @@ export interface WaitForApprovalInput {
   readonly publish: (event: ApprovalEvent) => void;
   /** For a file write: the SHA-256 of the exact bytes that will be written, and the diff shown. */
   readonly contentSha256?: string;
-  readonly diff?: string;
+  readonly diff?: () => Promise<string>;
   /** Builds the error thrown when the person denies or nobody answers in time. */
   readonly refuse: (why: string) => Error;
   /** Called after a `rule` grant was written into the policy file. */
   readonly onRuleGranted: () => void;
-}
-
-function toApprovalAction(action: Action, contentSha256: string | undefined): ApprovalAction {
-  if (action.kind === 'exec') {
-    const base = { ...(action.cwd === undefined ? {} : { cwd: action.cwd }), ...(action.env === undefined ? {} : { env: action.env }) };
-    return 'argv' in action ? { kind: 'exec', argv: [...action.argv], ...base } : { kind: 'exec', command: action.command, ...base };
-  }
-  if (action.kind === 'network') {
-    return {
-      kind: 'network',
-      host: action.host,
-      port: action.port,
-      ...(action.method === undefined ? {} : { method: action.method }),
-      ...(action.path === undefined ? {} : { path: action.path }),
-    };
-  }
-  return { kind: action.kind, path: action.path, ...(contentSha256 === undefined ? {} : { contentSha256 }) };
 }
 
 /** What to run for an authorized canonical action. */
@@ -72,7 +55,10 @@ function runFor(canonical: CanonicalAction, request: ApprovedRun): ApprovedRun {
  * (through `refuse`) when the person denies it or the wait times out.
  */
 export async function waitForApproval(input: WaitForApprovalInput): Promise<ApprovedRun> {
-  const action = toApprovalAction(input.action, input.contentSha256);
+  // The policy's actions have the approval queue's shape; a write adds its content digest.
+  const action: ApprovalAction =
+    input.contentSha256 === undefined || input.action.kind !== 'file.write' ? input.action : { ...input.action, contentSha256: input.contentSha256 };
+  const diff = input.diff === undefined ? undefined : await input.diff();
   const decision = await input.queue.request(
     {
       sessionId: input.sessionId,
@@ -81,7 +67,7 @@ export async function waitForApproval(input: WaitForApprovalInput): Promise<Appr
       decision: input.decision,
       execId: input.execId,
       ...(input.policyFile === undefined ? {} : { policyFile: input.policyFile }),
-      ...(input.diff === undefined ? {} : { diff: input.diff }),
+      ...(diff === undefined ? {} : { diff }),
     },
     { ...(input.timeoutMs === undefined ? {} : { timeoutMs: input.timeoutMs }), publish: input.publish },
   );

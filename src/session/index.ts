@@ -641,7 +641,8 @@ export async function createSession(options: SessionOptions): Promise<Session> {
     opts: SpawnOptions,
     sink: { stdout(c: Buffer): void; stderr(c: Buffer): void },
     judged?: Action,
-    write?: { contentSha256: string; diff?: string },
+    // For a write: the digest of its bytes, and its diff, built only if a person is asked.
+    write?: { contentSha256: string; diff?: () => Promise<string> },
     internal = false,
   ): { handle: ExecHandle; result: Promise<ExecResult> } => {
     if (endedReason !== undefined) throw endedReason;
@@ -659,7 +660,8 @@ export async function createSession(options: SessionOptions): Promise<Session> {
     const request: ApprovedRun = { argv: [...argv], cwd, ...(opts.env === undefined ? {} : { env: { ...opts.env } }) };
     const policy = internal ? undefined : currentPolicy;
     if (policy !== undefined) {
-      const action: Action = judged ?? { kind: 'exec', argv, cwd, ...(opts.env === undefined ? {} : { env: opts.env }) };
+      // Judged on the private copy: what is decided, shown to a person and run is one object.
+      const action: Action = judged ?? { kind: 'exec', argv: request.argv, cwd, ...(request.env === undefined ? {} : { env: request.env }) };
       decision = decide(action, policy, decideContext);
       const subject = action.kind === 'exec' ? ('argv' in action ? action.argv.join(' ') : action.command) : action.kind === 'network' ? `${action.host}:${action.port}` : action.path;
       events.publish(
@@ -823,13 +825,10 @@ export async function createSession(options: SessionOptions): Promise<Session> {
     async runRaw(argv, stdin, judged) {
       const out: Buffer[] = [];
       const err: Buffer[] = [];
-      // A person asked about a write sees its diff; it is built only when the policy asks.
-      const asks = judged !== undefined && judged.kind !== 'internal' && options.approvals !== undefined && currentPolicy !== undefined &&
-        decide({ kind: judged.kind, path: judged.path }, currentPolicy, decideContext).verdict === 'ask';
       const write =
         judged === undefined || judged.kind === 'internal' || judged.contentSha256 === undefined
           ? undefined
-          : { contentSha256: judged.contentSha256, ...(asks && judged.diff !== undefined ? { diff: await judged.diff() } : {}) };
+          : { contentSha256: judged.contentSha256, ...(judged.diff === undefined ? {} : { diff: judged.diff }) };
       const { handle, result } = start(
         argv,
         {},

