@@ -80,13 +80,17 @@ describe('seccomp filter (x86_64)', () => {
   it('property: a syscall number outside the blocked set is allowed unless it has an argument rule', () => {
     const special = new Set(['socket', 'socketpair', 'clone', 'clone3', 'ioctl', 'personality'].map((s) => syscallNumber('x64', s as never)));
     const blocked = new Set(BLOCKED_SYSCALLS.map((s) => syscallNumber('x64', s)));
-    fc.assert(
-      fc.property(fc.integer({ min: 0, max: 600 }), (n) => {
-        if (special.has(n)) return true;
-        const v = evaluateSeccomp(program, { arch: X86, nr: n });
-        return blocked.has(n) ? v === ERRNO(1) : v === SECCOMP_RET.ALLOW;
-      }),
-    );
+    const openat2 = syscallNumber('x64', 'openat2');
+    // Every number, not a random sample: a sample of 100 out of 601 missed openat2 (437,
+    // always ENOSYS) in most runs and caught it in some, which made the check flaky.
+    const wrong: number[] = [];
+    for (let n = 0; n <= 600; n++) {
+      if (special.has(n)) continue;
+      const v = evaluateSeccomp(program, { arch: X86, nr: n });
+      const want = n === openat2 ? ERRNO(38) : blocked.has(n) ? ERRNO(1) : SECCOMP_RET.ALLOW;
+      if (v !== want) wrong.push(n);
+    }
+    expect(wrong).toEqual([]);
   });
 
   it('has aarch64 numbers for every blocked syscall that exists there', () => {
