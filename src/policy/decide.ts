@@ -796,7 +796,10 @@ class Evaluator {
         for (const a of operands) this.checkPathArg(a, pathScope, 'write', false, display);
         return;
       case 'remove':
-        for (const a of operands) this.checkPathArg(a, pathScope, 'write', true, display);
+        for (const a of operands) {
+          this.checkPathArg(a, pathScope, 'write', true, display);
+          this.checkWholeWorkspace(a, pathScope, display);
+        }
         return;
       case 'copy':
       case 'move': {
@@ -806,8 +809,10 @@ class Evaluator {
         }
         const dest = operands[operands.length - 1] as Arg;
         const sources = operands.slice(0, -1);
-        for (const s of sources)
+        for (const s of sources) {
           this.checkPathArg(s, pathScope, mode === 'move' ? 'write' : 'read', true, display);
+          if (mode === 'move') this.checkWholeWorkspace(s, pathScope, display);
+        }
         this.checkPathArg(dest, pathScope, 'write', true, display);
         if (dest.kind === 'static') {
           for (const s of sources) {
@@ -830,6 +835,31 @@ class Evaluator {
         }
         return;
       }
+    }
+  }
+
+  /**
+   * Removing (or moving away, or `chmod -R`-ing) the workspace root itself destroys the
+   * whole project at once, `.git` included; the path rules see only a write inside the
+   * workspace. It is at least the protected level (ask in the presets), like a protected
+   * path. Ancestors of the workspace are outside it and judged by the path rules.
+   */
+  private checkWholeWorkspace(a: Arg, scope: Scope, display: string): void {
+    if (a.kind !== 'static' || a.glob !== null) return;
+    const bases = a.value.startsWith('/') ? ['/'] : scope.cwds;
+    if (bases === null) return;
+    const root = normalizePath(this.ctx.workspace);
+    for (const base of bases) {
+      const abs = unaliasProcPath(resolvePath(base, a.value));
+      if (abs !== root) continue;
+      this.add(
+        'file.write',
+        this.c.files.protectedLevel,
+        'files.workspace-root',
+        `${root} is the workspace root: this removes or moves the whole project, its history included`,
+        display,
+      );
+      return;
     }
   }
 

@@ -56,6 +56,8 @@ export const POLICY_REQUIREMENTS = {
     'Writing or creating protected files (.git/hooks, .claude, .vscode, .mcp.json, rc files, …) is at least ask.',
   'files.protected-rename-parent':
     'Moving or removing a directory that holds protected files is at least ask.',
+  'files.workspace-root':
+    'Removing, moving away or recursively changing the workspace root itself (rm -rf ., rm -rf /workspace) is at least the protected level.',
   'files.host-secrets':
     'Reading host secrets (~/.ssh, ~/.aws, /etc/shadow, /proc/*/environ, docker.sock) is denied by the presets.',
   'network.host-patterns':

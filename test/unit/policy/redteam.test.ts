@@ -623,6 +623,24 @@ export const CASES: readonly Case[] = [
   { req: 'files.protected-rename-parent', action: 'mv a.txt b.txt', expect: 'log' },
   { req: 'files.protected-rename-parent', action: 'rm -rf build', expect: 'log' },
 
+  // ---- the whole workspace at once
+  { req: 'files.workspace-root', action: 'rm -rf .', expect: '>=ask' },
+  { req: 'files.workspace-root', action: 'rm -rf ./', expect: '>=ask' },
+  { req: 'files.workspace-root', action: 'rm -rf /workspace', expect: '>=ask' },
+  { req: 'files.workspace-root', action: 'rm -rf /workspace/', expect: '>=ask' },
+  { req: 'files.workspace-root', action: 'rm -r -- .', expect: '>=ask' },
+  { req: 'files.workspace-root', action: 'rm -rf src/..', expect: '>=ask' },
+  { req: 'files.workspace-root', action: 'cd src && rm -rf ..', expect: '>=ask' },
+  { req: 'files.workspace-root', action: 'cd / && rm -rf workspace', expect: '>=ask' },
+  { req: 'files.workspace-root', action: 'rm -rf /proc/self/root/workspace', expect: '>=ask' },
+  { req: 'files.workspace-root', action: 'mv . /tmp/gone', expect: '>=ask' },
+  { req: 'files.workspace-root', action: 'mv /workspace /tmp/gone', expect: '>=ask' },
+  { req: 'files.workspace-root', action: 'chmod -R 000 .', expect: '>=ask' },
+  { req: 'files.workspace-root', action: 'xargs rm -rf < /dev/null .', expect: '>=ask' },
+  { req: 'files.workspace-root', action: 'rm -rf src', expect: 'log' },
+  { req: 'files.workspace-root', action: 'rm -rf ./dist ./coverage', expect: 'log' },
+  { req: 'files.workspace-root', action: 'mv src/a.ts src/b.ts', expect: 'log' },
+
   // ---- host secrets
   ...[
     '/home/agent/.ssh/id_rsa',
