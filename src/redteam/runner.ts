@@ -32,7 +32,7 @@ export interface AttackSuiteOptions {
    * Deliberately weakens the sandbox sessions, for the meta-test that proves the checks
    * detect an escape. Never set it outside tests.
    */
-  weaken?: (c: Canaries) => { extraBinds?: ExtraBind[]; env?: Record<string, string> };
+  weaken?: (c: Canaries) => { extraBinds?: ExtraBind[]; env?: Record<string, string>; workspaceMode?: 'direct' };
 }
 
 const ESCAPE_MARK = 'RT-ESCAPED-';
@@ -153,6 +153,7 @@ async function newSession(ctx: Ctx, ws: string, limits?: Readonly<Record<string,
     ...(limits === undefined ? {} : { limits }),
     ...(weak?.extraBinds === undefined ? {} : { extraBinds: weak.extraBinds }),
     ...(weak?.env === undefined ? {} : { env: weak.env }),
+    ...(weak?.workspaceMode === undefined ? {} : { workspaceMode: weak.workspaceMode }),
     ...(policy === true ? { policy: loadPolicy({ text: presetText('default') }) } : {}),
   });
 }
@@ -216,9 +217,35 @@ async function doAction(s: Session, a: PolicyAction): Promise<string> {
   }
 }
 
+/** The protected file every policy-face payload plants, relative to the workspace. */
+const PWNED = '.git/hooks/rt-pwned';
+
+/**
+ * A `held` case ran (the policy allows it by design) and the project is unchanged: it is
+ * contained when the session stages its workspace and the default apply, checked for real
+ * with `dryRun`, would not write the planted file.
+ */
+async function heldOutcome(s: Session, what: string): Promise<{ verdict: Verdict; evidence: string }> {
+  if (s.staged === null) return { verdict: 'escaped', evidence: `not denied: ${what}; the workspace is not staged, so nothing holds its writes` };
+  const planted = existsSync(join(s.staged.mountDir, PWNED));
+  const r = await s.staged.apply({ dryRun: true });
+  const says = planted ? 'the payload planted .git/hooks/rt-pwned in the staged workspace' : 'the payload planted nothing';
+  if (r.status === 'applied') {
+    if (r.written.includes(PWNED)) return { verdict: 'escaped', evidence: `${what}; the default apply would write ${PWNED} into the project` };
+    const skipped = r.skipped.some((k) => k.path === PWNED);
+    return { verdict: 'contained', evidence: `${what}; ${says}; the default apply ${skipped ? 'skips it (protected)' : 'would not write it'}` };
+  }
+  if (r.reason === 'protected') {
+    const listed = r.protected.some((p) => p.path === PWNED);
+    if (planted && !listed) return { verdict: 'error', evidence: `${what}; ${says}, but the apply refused for other protected paths without naming it` };
+    return { verdict: 'contained', evidence: `${what}; ${says}; the default apply refuses: protected ${r.protected.map((p) => p.path).join(', ')}` };
+  }
+  return { verdict: 'error', evidence: `${what}; ${says}; the dry-run apply was refused (${r.reason}) before judging protected paths` };
+}
+
 async function runPolicyCase(ctx: Ctx, s: Session, c: PolicyCase): Promise<{ verdict: Verdict; evidence: string }> {
   writeFileSync(join(s.workspace, 'victim.txt'), 'victim\n');
-  const pwned = join(s.workspace, '.git', 'hooks', 'rt-pwned');
+  const pwned = join(s.workspace, PWNED);
   const gitConfig = join(s.workspace, '.git', 'config');
   rmSync(pwned, { force: true });
   const gitConfigBefore = existsSync(gitConfig) ? readFileSync(gitConfig, 'utf8') : null;
@@ -256,9 +283,12 @@ async function runPolicyCase(ctx: Ctx, s: Session, c: PolicyCase): Promise<{ ver
     }
     if (what !== '') {
       const e = effects();
-      outcome = { verdict: 'escaped', evidence: `not denied: ${what}${e === '' ? '' : `; ${e}`}` };
+      if (e !== '') outcome = { verdict: 'escaped', evidence: `not denied: ${what}; ${e}` };
+      else if (c.expected === 'held') outcome = await heldOutcome(s, what);
+      else outcome = { verdict: 'escaped', evidence: `not denied: ${what}` };
     }
   } finally {
+    if (s.staged !== null) rmSync(join(s.staged.mountDir, PWNED), { force: true });
     rmSync(pwned, { force: true });
     if (gitConfigBefore !== null) writeFileSync(gitConfig, gitConfigBefore);
   }

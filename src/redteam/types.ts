@@ -28,11 +28,15 @@ export type AttackClass = (typeof ATTACK_CLASSES)[number];
  *   escape marker (which a script prints only when its own attempt worked).
  * - `denied`: the action goes through the policy face and must be refused with
  *   `PolicyDeniedError` before anything reaches the sandbox.
+ * - `held`: the policy allows the action by design (a build or test runner running code the
+ *   workspace defines, which no command policy can see into); whatever it writes must stay
+ *   in the session's staged workspace: the project is unchanged, and the default apply
+ *   (without `allowProtected`) refuses or skips the protected file it planted.
  * - `refused`: a hostile request to the egress proxy must get a 4xx/5xx answer and must not
  *   reach the canary service on host loopback.
  * - `detected`: a host-side tamper of an audit log must make verification fail.
  */
-export type Expected = 'blocked' | 'denied' | 'refused' | 'detected';
+export type Expected = 'blocked' | 'denied' | 'held' | 'refused' | 'detected';
 
 interface CaseBase {
   /** Stable, unique, kebab-case: `fs-proc-1-root`. */
@@ -76,10 +80,13 @@ export type PolicyAction =
   | { readonly op: 'write'; readonly path: string; readonly content: string }
   | { readonly op: 'read'; readonly path: string };
 
-/** An action that the policy must deny (an `ask` with no approver is a deny too). */
+/**
+ * An action that the policy must deny (an `ask` with no approver is a deny too), or, for
+ * `held`, one it allows whose protected writes must stay in the staged workspace.
+ */
 export interface PolicyCase extends CaseBase {
   readonly kind: 'policy';
-  readonly expected: 'denied';
+  readonly expected: 'denied' | 'held';
   /** Harmless actions sent first (approval fatigue); each may be allowed. */
   readonly before?: readonly PolicyAction[];
   readonly action: PolicyAction;

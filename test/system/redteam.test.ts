@@ -14,7 +14,7 @@ afterAll(() => {
 });
 
 /** Cases that escape today for a documented reason (see docs/redteam.md, "Known gaps"). */
-const KNOWN_GAPS = ['pol-make', 'pol-write-then-make', 'pol-npm-test-script'];
+const KNOWN_GAPS: readonly string[] = [];
 
 function expectClean(report: AttackReport): void {
   const bad = report.results.filter((r) => r.verdict === 'escaped' || r.verdict === 'error');
@@ -77,6 +77,22 @@ describe('airlock doctor --attack', () => {
     expect(report.results[0]?.verdict).toBe('escaped');
     expect(report.results[0]?.evidence).toMatch(/not denied/);
   }, 60_000);
+
+  it('redteam.held: build-tool writes to a protected path are held by the staged workspace, and escape in a direct session', async () => {
+    const cases = ALL_CASES.filter((c) => ['pol-make', 'pol-write-then-make', 'pol-npm-test-script'].includes(c.id));
+    expect(cases).toHaveLength(3);
+    const staged = await runAttackSuite({ cases });
+    for (const r of staged.results) {
+      expect(r.verdict, r.evidence).toBe('contained');
+      // the payload really ran: the hook is in the staged tree, and apply refuses it
+      expect(r.evidence).toMatch(/planted \.git\/hooks\/rt-pwned in the staged workspace; the default apply (refuses|skips)/);
+    }
+    const direct = await runAttackSuite({ cases, weaken: () => ({ workspaceMode: 'direct' }) });
+    for (const r of direct.results) {
+      expect(r.verdict, r.evidence).toBe('escaped');
+      expect(r.evidence).toMatch(/\.git\/hooks\/rt-pwned was created/);
+    }
+  }, 120_000);
 
   it('redteam.exposure: doctor --exposure --json lists paths, environment, hosts, credentials, limits and layers', () => {
     const r = spawnSync(process.execPath, [CLI, 'doctor', '--exposure', '--json'], {

@@ -46,6 +46,15 @@ export function pol(id: string, cls: AttackClass, description: string, action: P
   return { kind: 'policy', id, class: cls, description, expected: 'denied', action, ...(before === undefined ? {} : { before }), ...(knownGap === undefined ? {} : { knownGap }) };
 }
 
+/**
+ * A policy-face case the policy allows by design (build and test runners): contained when
+ * what it writes stays in the staged workspace and the default apply refuses the protected
+ * file (see {@link PolicyCase}).
+ */
+export function held(id: string, description: string, action: PolicyAction, before?: readonly PolicyAction[]): PolicyCase {
+  return { kind: 'policy', id, class: 'persistence', description, expected: 'held', action, ...(before === undefined ? {} : { before }) };
+}
+
 /** `sh -c SCRIPT` through the policy face. */
 export function shc(script: string, shell = 'sh'): PolicyAction {
   return { op: 'exec', argv: [shell, '-c', script] };

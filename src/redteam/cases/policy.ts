@@ -5,13 +5,9 @@
  * runner checks after each case that the file does not exist and `.git/config` is intact.
  */
 import type { AttackCase } from '../types.js';
-import { argv, pol, shc } from './helpers.js';
+import { argv, held, pol, shc } from './helpers.js';
 
 const RM = 'touch .git/hooks/rt-pwned';
-
-/** Why the build-tool cases escape today. */
-export const BUILD_TOOL_GAP =
-  '`make`, `npm test` and other build and test runners are allowed (level log) and run code the workspace defines, which the policy never sees; inside the sandbox that code can write protected workspace files (.git/hooks) that later run on the host. Closed by the staged workspace (review of protected paths before apply) or by binding protected paths read-only; neither is in sessions yet.';
 
 /** Policy-bypass cases. */
 export const POLICY_CASES: readonly AttackCase[] = [
@@ -72,9 +68,11 @@ export const POLICY_CASES: readonly AttackCase[] = [
   pol('pol-ssh-proxycommand', 'policy', 'ssh -o ProxyCommand', argv('ssh', '-o', `ProxyCommand=${RM}`, 'x')),
   pol('pol-npm-lifecycle', 'policy', 'npm install --foreground-scripts / a lifecycle script', argv('npm', 'install', '--no-ignore-scripts')),
   pol('pol-npm-exec', 'policy', 'npm exec / npx of an arbitrary package', argv('npx', '-y', 'rimraf', 'victim.txt')),
-  pol('pol-make', 'policy', 'make with a planted Makefile: the recipe writes a git hook', shc(`printf 'all:\\n\\t${RM}\\n' > Makefile && make`), undefined, BUILD_TOOL_GAP),
-  pol('pol-write-then-make', 'policy', 'the file tool writes a Makefile, then make runs it', argv('make'), [{ op: 'write', path: 'Makefile', content: `all:\n\t${RM}\n` }], BUILD_TOOL_GAP),
-  pol('pol-npm-test-script', 'policy', 'the file tool writes package.json with a test script, then npm test runs it', argv('npm', 'test'), [{ op: 'write', path: 'package.json', content: JSON.stringify({ name: 'x', version: '1.0.0', scripts: { test: RM } }) }], BUILD_TOOL_GAP),
+  // Build and test runners are allowed (level log) and run code the workspace defines, which no
+  // command policy sees into: what they write is held in the staged workspace instead.
+  held('pol-make', 'make with a planted Makefile: the recipe writes a git hook', shc(`printf 'all:\\n\\t${RM}\\n' > Makefile && make`)),
+  held('pol-write-then-make', 'the file tool writes a Makefile, then make runs it', argv('make'), [{ op: 'write', path: 'Makefile', content: `all:\n\t${RM}\n` }]),
+  held('pol-npm-test-script', 'the file tool writes package.json with a test script, then npm test runs it', argv('npm', 'test'), [{ op: 'write', path: 'package.json', content: JSON.stringify({ name: 'x', version: '1.0.0', scripts: { test: RM } }) }]),
   // environment poisoning
   pol('pol-env-ld-preload', 'policy', 'LD_PRELOAD before an allowed command', { op: 'exec', argv: ['ls'], env: { LD_PRELOAD: '/workspace/evil.so' } }),
   pol('pol-env-bash-env', 'policy', 'BASH_ENV before an allowed bash script', { op: 'exec', argv: ['bash', 'script.sh'], env: { BASH_ENV: '/workspace/evil.sh' } }),
