@@ -21,6 +21,7 @@ export {
   type BufferedExecResult,
   type Denial,
   type DenialFace,
+  type ProtectedChange,
   type DirEntry,
   type ExecOptions,
   type ExecResult,

@@ -37,6 +37,12 @@ export interface SessionStoppedData {
   reason: string;
   /** Wall-clock lifetime of the session. */
   durationMs: number;
+  /**
+   * A `direct` session only: protected files it created, changed or removed (at most 100;
+   * `protectedChangeCount` says how many in all). A staged session's are in its diff.
+   */
+  protectedChanges?: { path: string; category: string; change: 'created' | 'modified' | 'deleted' }[];
+  protectedChangeCount?: number;
 }
 
 /** `policy.decision`: the policy judged one action, before anything ran. */

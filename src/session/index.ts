@@ -7,6 +7,7 @@ import { mkdirSync, realpathSync, rmSync, statSync, writeFileSync, readFileSync,
 import { homedir } from 'node:os';
 import { join, relative, isAbsolute, posix } from 'node:path';
 import { PassThrough } from 'node:stream';
+import { protectedChanges, snapshotProtected, type ProtectedChange } from './protected-watch.js';
 import { AirlockError, type ErrorCode } from '../errors/index.js';
 import { describeDenial, type Denial, type DenialFace } from './denial.js';
 import {
@@ -84,6 +85,7 @@ export {
   type SessionEgressSetting,
 } from './egress.js';
 export { describeDenial, formatDenial, type Denial, type DenialFace } from './denial.js';
+export { type ProtectedChange } from './protected-watch.js';
 
 /** Options for {@link createSession}. */
 export interface SessionOptions {
@@ -241,6 +243,13 @@ export interface Session {
   listDirectory(path: string): Promise<DirEntry[]>;
   /** Searches files under a directory (default /workspace) for a string or regex. */
   search(pattern: string, options?: { path?: string; regex?: boolean; maxResults?: number }): Promise<SearchHit[]>;
+  /**
+   * For a `direct` session: the protected files (git hooks and config, editor, agent and CI
+   * settings, shell rc files, package.json scripts) created, changed or removed since the
+   * session started; after `destroy()`, the final list. Null for staged and read-only
+   * sessions, whose staged workspace holds such changes for review instead.
+   */
+  protectedChanges(): ProtectedChange[] | null;
   /** Kills everything in the sandbox and removes its host state. Idempotent. */
   destroy(): Promise<void>;
   /** The policy actions are judged by now (undefined: the sandbox alone is the boundary). */
@@ -430,6 +439,9 @@ export function newSessionId(): string {
   return `s${randomBytes(6).toString('hex')}`;
 }
 
+/** How many protected changes the `session.stopped` event lists (the count says how many there were). */
+const MAX_REPORTED_PROTECTED = 100;
+
 /** Starts a sandbox and returns the live session. */
 export async function createSession(options: SessionOptions): Promise<Session> {
   const stateDir = options.stateDir ?? resolveStateDir();
@@ -471,6 +483,14 @@ export async function createSession(options: SessionOptions): Promise<Session> {
       throw err;
     }
   }
+
+  // A direct session holds nothing back: it records what it did to protected files instead.
+  const protectedBefore = workspaceMode === 'direct' ? snapshotProtected(workspace) : null;
+  let protectedFinal: ProtectedChange[] | null = null;
+  const currentProtectedChanges = (): ProtectedChange[] | null => {
+    if (protectedBefore === null) return null;
+    return protectedFinal ?? protectedChanges(protectedBefore, snapshotProtected(workspace));
+  };
 
   // The proxy starts before the sandbox (its socket directory and CA bundle are bound in);
   // its events wait for the channel, which exists before any command can reach the proxy.
@@ -597,10 +617,14 @@ export async function createSession(options: SessionOptions): Promise<Session> {
         }
         // Only now, with every process inside gone, is the staged tree frozen for review.
         const sealError = staged === null ? undefined : await staged.seal().then(() => undefined, (e: unknown) => (e instanceof Error ? e : new Error(String(e))));
+        protectedFinal = currentProtectedChanges();
         events.publish(
           createEvent('session.stopped', id, {
             reason: endedReason?.message ?? 'stopped',
             durationMs: Date.now() - createdAt.getTime(),
+            ...(protectedFinal === null || protectedFinal.length === 0
+              ? {}
+              : { protectedChanges: protectedFinal.slice(0, MAX_REPORTED_PROTECTED), protectedChangeCount: protectedFinal.length }),
           }),
         );
         if (audit !== undefined && audit.failure === null) await audit.close();
@@ -867,6 +891,7 @@ export async function createSession(options: SessionOptions): Promise<Session> {
       currentPolicy = p;
     },
     destroy,
+    protectedChanges: currentProtectedChanges,
     events,
     readFile: (path, o) => readFile(runner, path, o?.maxBytes),
     writeFile: (path, content) => writeFile(runner, path, content),

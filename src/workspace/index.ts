@@ -5,7 +5,7 @@
  * Design and measurements: docs/workspace.md.
  */
 export { createStagedWorkspace, openStagedWorkspace } from './staged-workspace.js';
-export { protectedByPath, checkSymlinkTarget, foldSegment } from './paths.js';
+export { protectedByPath, checkSymlinkTarget, foldSegment, isPackageJson } from './paths.js';
 export type { SymlinkCheck } from './paths.js';
 export type {
   ApplyOptions,

@@ -27,6 +27,8 @@ export const WORKSPACE_REQUIREMENTS = {
     "export creates a new branch without running any hook or touching the user's work tree, index or HEAD",
   'workspace.staged-by-default':
     'a session (run, named, SDK) works on a staged copy unless direct mode is asked for explicitly, and direct mode warns',
+  'workspace.direct-protected-report':
+    'a direct session reports every protected file it created, changed or removed (in session.stopped and on stderr of run), since nothing holds them',
   'workspace.review-binding':
     'with a fingerprint, apply and export land only exactly the changes that were reviewed',
 } as const;

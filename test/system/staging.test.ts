@@ -200,6 +200,50 @@ describe('airlock run stages by default', () => {
     expect(readFileSync(join(p, 'f'), 'utf8')).toBe('x\n');
   });
 
+  it('workspace.direct-protected-report: a direct session names the hooks, workflows and scripts that code run inside planted', async () => {
+    const p = gitProject();
+    writeFileSync(join(p, 'Makefile'), 'all:\n\tprintf "#!/bin/sh\\nid\\n" > .git/hooks/pre-commit; chmod +x .git/hooks/pre-commit; mkdir -p .github/workflows; echo on: push > .github/workflows/x.yml\n');
+    // the scripts of package.json change; a change elsewhere in it is no protected change
+    const script = 'make -s && sed -i s/test.js/evil.js/ package.json && echo plain > a.txt';
+    const r = await airlock(['run', '--direct', '--', 'sh', '-c', script], p);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/the session changed 3 protected files in /);
+    expect(r.stderr).toMatch(/created +\.git\/hooks\/pre-commit \(git-hooks\)/);
+    expect(r.stderr).toMatch(/created +\.github\/workflows\/x\.yml \(ci-config\)/);
+    expect(r.stderr).toMatch(/modified +package\.json \(package-scripts\)/);
+    expect(r.stderr).not.toMatch(/a\.txt/);
+    // a direct session that touches nothing protected says nothing more than its warning
+    const quiet = await airlock(['run', '--direct', '--', 'sh', '-c', 'echo y > a.txt && git status --short >/dev/null'], p);
+    expect(quiet.code).toBe(0);
+    expect(quiet.stderr).not.toMatch(/protected/);
+  });
+
+  it('workspace.direct-protected-report: the SDK session lists them live and in session.stopped; a staged session has none to list', async () => {
+    const p = gitProject();
+    const s = await createSession({ workspace: p, workspaceMode: 'direct', stateDir: join(home, 'sdk') });
+    const stopped: unknown[] = [];
+    s.events.subscribe((e) => { if (e.type === 'session.stopped') stopped.push(e.data); });
+    try {
+      expect(s.protectedChanges()).toEqual([]);
+      await s.exec(['sh', '-c', 'echo "[core]" >> .git/config && rm package.json']);
+      expect(s.protectedChanges()).toEqual([
+        { path: '.git/config', category: 'git-config', change: 'modified' },
+        { path: 'package.json', category: 'package-scripts', change: 'deleted' },
+      ]);
+    } finally {
+      await s.destroy();
+    }
+    expect(stopped).toHaveLength(1);
+    expect(stopped[0]).toMatchObject({ protectedChangeCount: 2, protectedChanges: [{ path: '.git/config' }, { path: 'package.json' }] });
+    const staged = await createSession({ workspace: p, stateDir: join(home, 'sdk') });
+    try {
+      expect(staged.protectedChanges()).toBeNull();
+    } finally {
+      await staged.destroy();
+      await staged.staged?.discard();
+    }
+  });
+
   it('refuses flag combinations that make no sense, with exit 2', async () => {
     const p = plainProject();
     for (const [args, pattern] of [

@@ -126,6 +126,14 @@ export function register(program: Command, setExit: (code: number) => void): voi
       } finally {
         // destroy() seals the staged workspace: every process inside is gone, the tree is frozen.
         await session.destroy();
+        const touched = session.protectedChanges();
+        if (touched !== null && touched.length > 0) {
+          const lines = touched.slice(0, 20).map((c) => `  ${c.change.padEnd(8)} ${c.path} (${c.category})\n`);
+          const more = touched.length > 20 ? `  … and ${touched.length - 20} more (airlock audit show ${session.id})\n` : '';
+          process.stderr.write(
+            `airlock: warning: --direct: the session changed ${touched.length} protected file${touched.length === 1 ? '' : 's'} in ${session.workspace}; they can run code on this machine later (git hooks, editor tasks, CI, shell start-up). Check them before you use git or open the project:\n${lines.join('')}${more}`,
+          );
+        }
         if (session.staged !== null) {
           const action: StagedRunAction = opts.apply === true ? 'apply' : opts.discard === true ? 'discard' : 'keep';
           const outcome = await finishStagedRun(session.staged, {
