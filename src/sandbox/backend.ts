@@ -106,8 +106,10 @@ export interface BackendCheck {
   /** The backend the check is about, when it is about one other than the default (bwrap). */
   backend?: BackendName;
   ok: boolean;
+  /** Works, but weaker than it should be: printed as `warn` with its fix; does not fail the check. */
+  warn?: boolean;
   detail: string;
-  /** What to install or change when not ok. */
+  /** What to install or change when not ok (or when `warn`). */
   fix?: string;
 }
 

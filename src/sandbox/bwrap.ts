@@ -325,5 +325,15 @@ function checkBwrap(bwrap: string | undefined, supervisor: string): BackendCheck
           fix: 'Enable unprivileged user namespaces: sysctl -w kernel.unprivileged_userns_clone=1 (Debian), or on Ubuntu 24.04+ allow bwrap in AppArmor (kernel.apparmor_restrict_unprivileged_userns).',
         }),
   });
+  if (process.geteuid?.() === 0) {
+    checks.push({
+      name: 'host uid',
+      ok: true,
+      warn: true,
+      detail:
+        "airlock runs as root, so the agent's uid 1000 inside is host uid 0 outside. Namespaces, seccomp, no capabilities and read-only /proc/sys covers contain it (docs/redteam.md, fs-core-pattern), but anything the kernel checks by uid alone would be host root's",
+      fix: 'Run airlock as an unprivileged user where you can (bwrap needs only unprivileged user namespaces); the gvisor backend needs root.',
+    });
+  }
   return checks;
 }

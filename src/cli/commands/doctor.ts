@@ -25,8 +25,8 @@ export function register(program: Command, setExit: (code: number) => void): voi
       if (opts.json === true) printJson(report);
       else {
         for (const c of report.checks) {
-          process.stdout.write(`${c.ok ? 'ok  ' : 'FAIL'}  ${c.name.padEnd(16)} ${c.detail}\n`);
-          if (!c.ok && c.fix !== undefined) process.stdout.write(`      ${''.padEnd(16)} fix: ${c.fix}\n`);
+          process.stdout.write(`${!c.ok ? 'FAIL' : c.warn === true ? 'warn' : 'ok  '}  ${c.name.padEnd(16)} ${c.detail}\n`);
+          if ((!c.ok || c.warn === true) && c.fix !== undefined) process.stdout.write(`      ${''.padEnd(16)} fix: ${c.fix}\n`);
         }
         process.stdout.write('\nlimits in force:\n');
         for (const [k, v] of Object.entries(report.limits)) process.stdout.write(`  ${k.padEnd(10)} ${v}\n`);
