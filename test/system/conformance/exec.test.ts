@@ -109,12 +109,17 @@ for (const target of TARGETS) {
       const until = async (text: string): Promise<void> => {
         for (let i = 0; i < 100 && !out.includes(text); i++) await new Promise((r) => setTimeout(r, 100));
       };
-      await new Promise((r) => setTimeout(r, 300));
+      await until('$ ');
       p.write('sleep 30\r');
       await until('sleep 30');
-      await new Promise((r) => setTimeout(r, 300));
+      // Ctrl-C only once the sleep runs (seen from a second command), not on a timer
+      for (let i = 0; i < 200; i++) {
+        const r = await s.exec(['pgrep', '-x', 'sleep']);
+        if (r.exitCode === 0) break;
+        await new Promise((res) => setTimeout(res, 100));
+      }
       p.write('\x03');
-      await new Promise((r) => setTimeout(r, 200));
+      await until('^C');
       p.write('echo after-$((6*7)) rc=$?\r');
       await until('after-42');
       p.write('exit 3\r');

@@ -248,7 +248,15 @@ for (const target of TARGETS) {
 
       it('sandbox.zombies-reaped: orphans re-parented to pid 1 are reaped', async () => {
         await sh('for i in 1 2 3 4 5; do (sleep 0.05 &) ; done; exit 0');
-        await new Promise((r) => setTimeout(r, 400));
+        // pgrep lists zombies too: the count reaches 0 only once pid 1 has reaped all five
+        // (bounded: a supervisor that never reaps fails here after 20 s).
+        let left = '';
+        for (let i = 0; i < 200; i++) {
+          left = (await sh('pgrep -x sleep | wc -l')).out.trim();
+          if (left === '0') break;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        expect(left).toBe('0');
         const r = await sh('cat /proc/[0-9]*/stat 2>/dev/null | awk \'{print $3}\' | grep -c Z || true');
         expect(r.out.trim()).toBe('0');
       });
@@ -263,7 +271,9 @@ for (const target of TARGETS) {
       it('signals reach the whole process group', async () => {
         const p = session.spawn(['/bin/sh', '-c', 'sleep 30 & sleep 30; echo never']);
         await p.pid;
-        await new Promise((r) => setTimeout(r, 100));
+        // both sleeps run before the signal is sent, so the check below is not vacuous
+        for (let i = 0; i < 200 && (await sh('pgrep -x sleep | wc -l')).out.trim() !== '2'; i++) await new Promise((r) => setTimeout(r, 100));
+        expect((await sh('pgrep -x sleep | wc -l')).out.trim()).toBe('2');
         p.kill('SIGTERM');
         const r = await p.wait();
         expect(r.signal).toBe('SIGTERM');
