@@ -51,6 +51,8 @@ export const POLICY_CASES: readonly AttackCase[] = [
   // allowed tools with dangerous flags
   pol('pol-find-exec', 'policy', 'find -exec', argv('find', '.', '-maxdepth', '1', '-name', 'README.md', '-exec', 'touch', '.git/hooks/rt-pwned', ';')),
   pol('pol-find-delete', 'policy', 'find -delete', argv('find', '.git', '-maxdepth', '1', '-name', 'config', '-delete')),
+  pol('pol-rm-workspace-root', 'policy', 'rm -rf . (the whole project, .git included) through an allowed rm', argv('rm', '-rf', '.')),
+  pol('pol-rm-workspace-via-parent', 'policy', 'the workspace root reached from its parent: cd .. && rm -rf workspace', shc('cd .. && rm -rf workspace')),
   pol('pol-find-execdir-ok', 'policy', 'find -execdir', argv('find', '.', '-maxdepth', '1', '-name', 'README.md', '-execdir', 'cp', '{}', '.git/hooks/rt-pwned', ';')),
   pol('pol-find-fprint', 'policy', 'find -fprint into a hook', argv('find', '.', '-maxdepth', '0', '-fprint', '.git/hooks/pre-commit')),
   pol('pol-sed-e', 'policy', "GNU sed's e command (executes the pattern space)", argv('sed', '-n', `1e ${RM}`, 'README.md')),
