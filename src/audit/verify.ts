@@ -232,22 +232,24 @@ export function verifySessionLog(input: VerifyInput): VerifyReport {
         message: `seq ${seq} has hash ${hashHex.slice(0, 12)}… but the index recorded ${known.slice(0, 12)}… when it was written.`,
       });
     }
-    for (const cp of cpAt.get(seq) ?? []) {
-      if (cp.hash !== hashHex) {
-        // A rewrite that recomputed the chain; the index may still say where it starts.
-        const from =
-          firstIndexMismatch !== null && firstIndexMismatch > lastGoodCheckpointSeq
-            ? firstIndexMismatch
-            : lastGoodCheckpointSeq + 1;
-        rewrite = fail(
-          'checkpoint-mismatch',
-          from,
-          `the chain at seq ${seq} differs from the checkpoint signed at ${cp.time}: records after seq ${lastGoodCheckpointSeq} were rewritten.`,
-        );
-        return false;
+    const atSeq = cpAt.get(seq);
+    if (atSeq !== undefined)
+      for (const cp of atSeq) {
+        if (cp.hash !== hashHex) {
+          // A rewrite that recomputed the chain; the index may still say where it starts.
+          const from =
+            firstIndexMismatch !== null && firstIndexMismatch > lastGoodCheckpointSeq
+              ? firstIndexMismatch
+              : lastGoodCheckpointSeq + 1;
+          rewrite = fail(
+            'checkpoint-mismatch',
+            from,
+            `the chain at seq ${seq} differs from the checkpoint signed at ${cp.time}: records after seq ${lastGoodCheckpointSeq} were rewritten.`,
+          );
+          return false;
+        }
+        lastGoodCheckpointSeq = seq;
       }
-      lastGoodCheckpointSeq = seq;
-    }
     walker.advance(hashHex);
     expected++;
     return true;
