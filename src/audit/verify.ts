@@ -20,7 +20,7 @@ export type VerifyProblemKind =
   | 'malformed'
   /** A record of another session was put in this log. */
   | 'wrong-session'
-  /** A record's content does not match its hash. */
+  /** A record's content does not match its hash, or its bytes are not the canonical encoding the hash covers. */
   | 'edited'
   /** Records are missing from the sequence. */
   | 'deleted'
