@@ -23,7 +23,8 @@ export { resolveStateDir, auditPaths, isSessionId } from './paths.js';
 export type { AuditPaths } from './paths.js';
 export { parseTimeSpec } from './time-spec.js';
 export { canonicalJson } from './canonical.js';
-export { genesisHash, leafHash, nodeHash, recordHash } from './hash.js';
+export { createChainWalker, genesisHash, leafHash, nodeHash, recordHash } from './hash.js';
+export type { ChainWalker } from './hash.js';
 
 /**
  * The OTLP/JSON `ExportTraceServiceRequest` for a session's records (what

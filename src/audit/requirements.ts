@@ -13,6 +13,8 @@ export const AUDIT_REQUIREMENTS = {
   'audit.detect-reorder': 'verification detects reordered records and names the first seq out of place',
   'audit.detect-truncate':
     'verification detects a log truncated before its last signed checkpoint, even with the checkpoint file truncated too',
+  'audit.canonical-bytes':
+    'a stored line must be byte for byte the canonical encoding its hash covers: a line that decodes to the same record in other bytes (spacing, escapes, key order, a repeated key, other UTF-8) is an edit, and the fast path that hashes lines as they stand accepts nothing the full check would refuse',
   'audit.detect-rewrite':
     'verification detects a rewrite that recomputed the whole chain, against the signed checkpoints',
   'audit.after-final':

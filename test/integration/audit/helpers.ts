@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { canonicalJson, genesisHash, recordHash } from '../../../src/audit/index.js';
+import { canonicalJson, genesisHash, leafHash, nodeHash, recordHash } from '../../../src/audit/index.js';
 import type { AuditStore } from '../../../src/audit/index.js';
 import { createEvent } from '../../../src/events/index.js';
 import type { AirlockEvent } from '../../../src/events/index.js';
@@ -106,25 +106,59 @@ export function writeLines(path: string, lines: readonly string[]): void {
 
 /**
  * Renumbers and re-chains records as an attacker who knows the format (but not the
- * signing key) would, so that the chain itself is consistent again.
+ * signing key) would, so that the chain itself is consistent again. Lines are written in
+ * the documented stored form (canonical body, then prev and hash), built here from the
+ * documentation rather than with the writer's code; `canonical: false` writes them as
+ * `JSON.stringify` of the record instead (the same values, in other bytes).
  */
-export function rechain(sessionId: string, lines: readonly string[]): string[] {
+export function rechain(
+  sessionId: string,
+  lines: readonly string[],
+  options: { canonical?: boolean } = {},
+): string[] {
   let prev = genesisHash(sessionId);
   return lines.map((line, i) => {
     const r = JSON.parse(line) as { time: string; session: string; type: string; data: unknown };
     const seq = i + 1;
-    const hash = recordHash(prev, seq, r.time, r.session, r.type, canonicalJson(r.data));
-    const out = JSON.stringify({
-      seq,
-      time: r.time,
-      session: r.session,
-      type: r.type,
-      data: r.data,
-      prev: prev.toString('hex'),
-      hash: hash.toString('hex'),
-    });
+    const data = canonicalJson(r.data);
+    const hash = recordHash(prev, seq, r.time, r.session, r.type, data);
+    const out =
+      options.canonical === false
+        ? JSON.stringify({
+            seq,
+            time: r.time,
+            session: r.session,
+            type: r.type,
+            data: r.data,
+            prev: prev.toString('hex'),
+            hash: hash.toString('hex'),
+          })
+        : `{"data":${data},"seq":${seq},"session":${JSON.stringify(r.session)},"time":${JSON.stringify(r.time)},"type":${JSON.stringify(r.type)},"prev":"${prev.toString('hex')}","hash":"${hash.toString('hex')}"}`;
     prev = hash;
     return out;
+  });
+}
+
+/** Length of the `,"prev":"…","hash":"…"}` trailer of a stored line. */
+const TRAILER = 149;
+
+/** The body of a stored line: the line without its trailer, closed with "}". */
+export function bodyOf(line: string): string {
+  return `${line.slice(0, -TRAILER)}}`;
+}
+
+/**
+ * Re-chains stored lines as a forger who hashes exactly the bytes they write: each body
+ * (the line without its trailer, plus "}") is hashed as it stands, canonical or not, so
+ * the chain links and every stored hash matches its line's bytes.
+ */
+export function rechainBodies(sessionId: string, bodies: readonly string[]): string[] {
+  let prev = genesisHash(sessionId);
+  return bodies.map((body) => {
+    const hash = nodeHash(prev, leafHash(body));
+    const line = `${body.slice(0, -1)},"prev":"${prev.toString('hex')}","hash":"${hash.toString('hex')}"}`;
+    prev = hash;
+    return line;
   });
 }
 

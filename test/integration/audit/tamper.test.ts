@@ -2,7 +2,16 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { auditPaths, openAuditStore } from '../../../src/audit/index.js';
 import type { AuditStore, VerifyReport } from '../../../src/audit/index.js';
-import { readLines, rechain, tempStateDir, writeLines, writeSession } from './helpers.js';
+import { createEvent } from '../../../src/events/index.js';
+import {
+  bodyOf,
+  readLines,
+  rechain,
+  rechainBodies,
+  tempStateDir,
+  writeLines,
+  writeSession,
+} from './helpers.js';
 
 const S = 'sess-tamper';
 let state: ReturnType<typeof tempStateDir>;
@@ -214,5 +223,183 @@ describe('verify without the public key', () => {
     expect(r.problems[0]?.message).toBe(
       '6 checkpoints cannot be checked: there is no public key; pass the pinned one with --public-key.',
     );
+  });
+});
+
+describe('verify: a stored line is exactly the canonical bytes its hash covers', () => {
+  /** Replaces line `seq` (1-based) with what `fn` makes of it. */
+  const editSeq = (seq: number, fn: (line: string) => string): void => {
+    const before = readLines(logPath)[seq - 1];
+    edit((lines) => lines.map((l, i) => (i === seq - 1 ? fn(l) : l)));
+    expect(readLines(logPath)[seq - 1]).not.toBe(before);
+  };
+  const edited = (report: VerifyReport, seq: number): void => {
+    expect(problem(report)).toEqual({ ok: false, firstBadSeq: seq, kinds: ['edited'] });
+    expect(report.problems[0]?.message).toMatch(/not byte for byte the canonical encoding/);
+    expect(report.records).toBe(seq - 1);
+  };
+
+  it('audit.canonical-bytes: a space added inside a record (the same values)', () => {
+    editSeq(17, (l) => l.replace('"seq":17,', '"seq": 17,'));
+    edited(store.verify(S), 17);
+  });
+
+  it('audit.canonical-bytes: a character written as a \\u escape', () => {
+    editSeq(17, (l) => l.replace('"cwd":"/workspace"', '"cwd":"/w\\u006frkspace"'));
+    expect(JSON.parse(readLines(logPath)[16] ?? '')).toMatchObject({ data: { cwd: '/workspace' } });
+    edited(store.verify(S), 17);
+  });
+
+  it('audit.canonical-bytes: the keys of the data in another order', () => {
+    editSeq(17, (l) => {
+      const d = (JSON.parse(l) as { data: { argv: string[]; cwd: string; execId: string } }).data;
+      return l.replace(JSON.stringify(d), JSON.stringify({ execId: d.execId, cwd: d.cwd, argv: d.argv }));
+    });
+    edited(store.verify(S), 17);
+  });
+
+  it('audit.canonical-bytes: a number written in another form', () => {
+    editSeq(19, (l) => l.replace('"durationMs":12,', '"durationMs":1.2e1,'));
+    edited(store.verify(S), 19);
+  });
+
+  it('audit.canonical-bytes: a hash field spliced in before the real one', () => {
+    editSeq(20, (l) => `${l.slice(0, -149)},"hash":"${'0'.repeat(64)}"${l.slice(-149)}`);
+    edited(store.verify(S), 20);
+  });
+
+  it('audit.canonical-bytes: the real hash field repeated after itself', () => {
+    editSeq(20, (l) => {
+      const { hash } = JSON.parse(l) as { hash: string };
+      return `${l.slice(0, -1)},"hash":"${hash}"}`;
+    });
+    edited(store.verify(S), 20);
+  });
+
+  it('audit.canonical-bytes: a second data field in front, which a first-key reader would show', () => {
+    editSeq(17, (l) => l.replace('{"data":', '{"data":{"argv":["true"]},"data":'));
+    expect(JSON.parse(readLines(logPath)[16] ?? '')).toMatchObject({ data: { cwd: '/workspace' } });
+    edited(store.verify(S), 17);
+  });
+
+  it('audit.canonical-bytes: the whole log rewritten as JSON.stringify lays records out', () => {
+    edit((lines) => rechain(S, lines, { canonical: false }));
+    edited(store.verify(S), 1);
+  });
+
+  it('audit.canonical-bytes: a forger who hashes their own non-canonical bytes and re-chains the rest is named at the line, not at the checkpoint', () => {
+    store.close();
+    rmSync(auditPaths(state.dir).index);
+    store = openAuditStore({ stateDir: state.dir });
+    edit((lines) =>
+      rechainBodies(
+        S,
+        lines.map((l, i) => bodyOf(i === 23 ? l.replace('"action":"exec"', '"action": "exec"') : l)),
+      ),
+    );
+    expect(readLines(logPath)[23]).toContain('"action": "exec"');
+    const r = store.verify(S);
+    expect(r.ok).toBe(false);
+    expect(r.firstBadSeq).toBe(24);
+    expect(r.problems.map((p) => `${p.kind}@${p.seq}`)).toEqual(['edited@24', 'checkpoint-mismatch@24']);
+    expect(r.records).toBe(23);
+    expect(r.head).toBe((JSON.parse(readLines(logPath)[22] ?? '') as { hash: string }).hash);
+  });
+
+  it('audit.canonical-bytes: a line that is not JSON at all, hashed as it stands and re-chained', () => {
+    store.close();
+    rmSync(auditPaths(state.dir).index);
+    store = openAuditStore({ stateDir: state.dir });
+    edit((lines) =>
+      rechainBodies(
+        S,
+        lines.map((l, i) => bodyOf(i === 23 ? l.replace(/^\{"data":\{[^}]*\}/, '{"data":rm -rf /') : l)),
+      ),
+    );
+    expect(readLines(logPath)[23]).toMatch(/^\{"data":rm -rf \/,"seq":24,/);
+    const r = store.verify(S);
+    expect(r.firstBadSeq).toBe(24);
+    expect(r.problems.map((p) => `${p.kind}@${p.seq}`)).toEqual(['malformed@24', 'checkpoint-mismatch@24']);
+  });
+
+  it('audit.canonical-bytes: a truncated log with a forged, non-JSON record hashed onto its end', () => {
+    edit((lines) => {
+      const kept = lines.slice(0, 33).map(bodyOf);
+      const forged = `{"data":{"cwd":/,"seq":34,"session":"${S}","time":"2025-01-01T00:00:00.034Z","type":"exec.started"}`;
+      return rechainBodies(S, [...kept, forged]);
+    });
+    const r = store.verify(S);
+    expect(problem(r)).toEqual({ ok: false, firstBadSeq: 34, kinds: ['malformed'] });
+    expect(r.records).toBe(33);
+  });
+
+  it('audit.canonical-bytes: after the last checkpoint of a running session, every line gets the full check', async () => {
+    await writeSession(store, 'sess-open', 55, { checkpointEvery: 10, final: false });
+    const open = `${auditPaths(state.dir).sessions}/sess-open.jsonl`;
+    const lines = readLines(open);
+    expect(store.verify('sess-open').ok).toBe(true);
+    // Checkpoint at 50 only: 51–55 are vouched for by nothing but their own form.
+    writeLines(
+      open,
+      rechainBodies(
+        'sess-open',
+        lines.map((l, i) => bodyOf(i === 52 ? l.replace('"cwd":"/workspace"', '"cwd": "/workspace"') : l)),
+      ),
+    );
+    const r = store.verify('sess-open');
+    expect(problem(r)).toEqual({ ok: false, firstBadSeq: 53, kinds: ['edited'] });
+    expect(r.records).toBe(52);
+  });
+
+  it('audit.canonical-bytes: non-ASCII text verifies, and a changed byte that decodes to the same text does not', async () => {
+    const log = store.openLog('sess-text', { checkpointEvery: 10 });
+    const text =
+      'caf\u00e9 \u2028 \ud83d\ude00 \ufffd lone \ud800 tab\t quote" backslash\\ nul\u0000 del\u007f';
+    for (let i = 1; i <= 12; i++) {
+      await log.append(
+        createEvent(
+          'agent.prompt',
+          'sess-text',
+          { face: 'mcp', text: i === 11 ? text : `prompt ${i}` },
+          new Date(Date.UTC(2025, 0, 1, 0, 0, 0, i)),
+        ),
+      );
+    }
+    await log.close();
+    const path = `${auditPaths(state.dir).sessions}/sess-text.jsonl`;
+    const good = store.verify('sess-text');
+    expect(problem(good)).toEqual({ ok: true, firstBadSeq: null, kinds: [] });
+    expect(good.records).toBe(12);
+    // U+FFFD is EF BF BD in UTF-8; a lone 0xFF byte decodes to U+FFFD too.
+    const bytes = readFileSync(path);
+    const at = bytes.indexOf(Buffer.from('\ufffd', 'utf8'));
+    expect(at).toBeGreaterThan(0);
+    writeFileSync(path, Buffer.concat([bytes.subarray(0, at), Buffer.from([0xff]), bytes.subarray(at + 3)]));
+    expect(readFileSync(path, 'utf8')).toBe(bytes.toString('utf8'));
+    const r = store.verify('sess-text');
+    expect(r.firstBadSeq).toBe(11);
+    expect(r.problems.map((p) => p.kind)).toEqual(['edited']);
+  });
+
+  it('a record larger than the read block verifies, and an edit after it is found', async () => {
+    const log = store.openLog('sess-big', { checkpointEvery: 10 });
+    for (let i = 1; i <= 5; i++) {
+      await log.append(
+        createEvent(
+          'agent.prompt',
+          'sess-big',
+          { face: 'sdk', text: i === 2 ? 'x'.repeat(9 * 1024 * 1024) : `prompt ${i}` },
+          new Date(Date.UTC(2025, 0, 1, 0, 0, 0, i)),
+        ),
+      );
+    }
+    await log.close();
+    expect(problem(store.verify('sess-big'))).toEqual({ ok: true, firstBadSeq: null, kinds: [] });
+    const path = `${auditPaths(state.dir).sessions}/sess-big.jsonl`;
+    writeLines(
+      path,
+      readLines(path).map((l, i) => (i === 3 ? l.replace('prompt 4', 'prompt 5') : l)),
+    );
+    expect(problem(store.verify('sess-big'))).toEqual({ ok: false, firstBadSeq: 4, kinds: ['edited'] });
   });
 });

@@ -1,7 +1,14 @@
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { canonicalJson, genesisHash, leafHash, nodeHash, recordHash } from '../../../src/audit/index.js';
+import {
+  canonicalJson,
+  createChainWalker,
+  genesisHash,
+  leafHash,
+  nodeHash,
+  recordHash,
+} from '../../../src/audit/index.js';
 
 describe('canonicalJson', () => {
   it('sorts keys, drops undefined members and writes no whitespace', () => {
@@ -71,5 +78,35 @@ describe('hash domains', () => {
     expect(h(1, base[0], 't', base[2], base[3])).not.toBe(ref);
     expect(h(1, base[0], base[1], 'exec.finished', base[3])).not.toBe(ref);
     expect(h(1, base[0], base[1], base[2], '{"a":2}')).not.toBe(ref);
+  });
+});
+
+describe("createChainWalker (the verifier's byte path)", () => {
+  it("audit.chain: computes exactly nodeHash(prev, leafHash(body)) from 0x00 ‖ the body's UTF-8 bytes", () => {
+    fc.assert(
+      fc.property(fc.array(fc.string({ unit: 'binary' }), { minLength: 1, maxLength: 8 }), (bodies) => {
+        let prev = genesisHash('s');
+        const walker = createChainWalker(prev.toString('hex'));
+        for (const body of bodies) {
+          const expected = nodeHash(prev, leafHash(body));
+          const framed = Buffer.concat([Buffer.from([0]), Buffer.from(body, 'utf8')]);
+          const got = walker.nodeHexOfFramedLeaf(framed);
+          expect(got).toBe(expected.toString('hex'));
+          walker.advance(got);
+          expect(walker.headHex).toBe(got);
+          prev = expected;
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('refuses a leaf input without the 0x00 prefix and a head that is not a hex digest', () => {
+    const walker = createChainWalker(genesisHash('s').toString('hex'));
+    expect(() => walker.nodeHexOfFramedLeaf(Buffer.from('{}'))).toThrow(RangeError);
+    expect(() => {
+      walker.advance('AB'.repeat(32));
+    }).toThrow(RangeError);
+    expect(() => createChainWalker('ab')).toThrow(RangeError);
   });
 });
