@@ -836,7 +836,9 @@ export async function createSession(options: SessionOptions): Promise<Session> {
           stdout: (c) => out.push(Buffer.from(c)),
           stderr: (c) => err.push(Buffer.from(c)),
         },
-        judged === undefined || judged.kind === 'internal' ? undefined : { kind: judged.kind, path: judged.path },
+        judged === undefined || judged.kind === 'internal'
+          ? undefined
+          : { kind: judged.kind, path: judged.path, ...(judged.resolved === undefined ? {} : { resolved: judged.resolved }) },
         write,
         judged?.kind === 'internal',
       );
@@ -844,6 +846,11 @@ export async function createSession(options: SessionOptions): Promise<Session> {
       handle.end();
       const r = await result;
       return { exitCode: r.exitCode, signal: r.signal, stdout: Buffer.concat(out), stderr: Buffer.concat(err) };
+    },
+    mayRead(path) {
+      if (currentPolicy === undefined) return true;
+      const v = decide({ kind: 'file.read', path }, currentPolicy, decideContext).verdict;
+      return v === 'allow' || v === 'log';
     },
   };
 
