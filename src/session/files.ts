@@ -123,10 +123,20 @@ function parseResolved(op: string, p: string, out: Buffer, join?: string): Resol
   return { realPath: join === undefined ? real : posix.join(real, join), type: t, nlink: Number(nlink) };
 }
 
-/** The path with every symlink followed, inside the sandbox; it must exist. */
-async function resolveExisting(run: RawRunner, op: string, p: string): Promise<ResolvedPathInfo> {
+/**
+ * The path with every symlink followed, inside the sandbox. A path that does not exist is
+ * still judged (as `missing`, its existing part resolved): the policy answers before the
+ * sandbox says "no such file".
+ */
+async function resolveTarget(run: RawRunner, op: string, p: string): Promise<ResolvedPathInfo> {
   const r = await run.runRaw(
-    ['/bin/sh', '-c', 'realpath -z -e -- "$1" || exit 3; stat -L --printf \'%F\\0%h\\0\' -- "$1"', 'airlock-resolve', p],
+    [
+      '/bin/sh',
+      '-c',
+      'realpath -z -m -- "$1" || exit 3; if [ -e "$1" ]; then stat -L --printf \'%F\\0%h\\0\' -- "$1"; else printf \'%s\\000%s\\000\' missing 0; fi',
+      'airlock-resolve',
+      p,
+    ],
     undefined,
     { kind: 'internal', why: `resolving ${p} inside the sandbox before the policy judges it` },
   );
@@ -135,7 +145,7 @@ async function resolveExisting(run: RawRunner, op: string, p: string): Promise<R
 }
 
 /**
- * For a write: the parent directory resolved (it must exist) joined with the final name,
+ * For a write: the parent directory resolved (as far as it exists) joined with the final name,
  * which is not followed (the write replaces that entry by a rename); its type as it is now.
  */
 async function resolveEntry(run: RawRunner, p: string): Promise<{ dir: string; name: string; resolved: ResolvedPathInfo }> {
@@ -147,7 +157,7 @@ async function resolveEntry(run: RawRunner, p: string): Promise<{ dir: string; n
     [
       '/bin/sh',
       '-c',
-      'realpath -z -e -- "$1" || exit 3; if [ -e "$1/$2" ] || [ -L "$1/$2" ]; then stat --printf \'%F\\0%h\\0\' -- "$1/$2"; else printf \'%s\\000%s\\000\' missing 0; fi',
+      'realpath -z -m -- "$1" || exit 3; if [ -e "$1/$2" ] || [ -L "$1/$2" ]; then stat --printf \'%F\\0%h\\0\' -- "$1/$2"; else printf \'%s\\000%s\\000\' missing 0; fi',
       'airlock-resolve',
       posix.dirname(p),
       name,
@@ -168,7 +178,7 @@ const CD_CHECKED = 'cd -P -- "$1" || exit 3; r=$(pwd -P) || exit 3; if [ "$r" !=
 /** Reads a file (at most maxBytes) inside the sandbox. */
 export async function readFile(run: RawRunner, path: string, maxBytes = 10 * 1024 * 1024): Promise<{ content: Buffer; truncated: boolean }> {
   const p = sandboxPath(path);
-  const resolved = await resolveExisting(run, 'read', p);
+  const resolved = await resolveTarget(run, 'read', p);
   // head reads at most one byte more than allowed, which tells truncation apart from an exact fit.
   const r = await run.runRaw(['/bin/sh', '-c', `${OPEN_CHECKED}exec head -c "$2" <&3`, 'airlock-read', resolved.realPath, String(maxBytes + 1)], undefined, {
     kind: 'file.read',
@@ -202,7 +212,7 @@ export async function writeFile(run: RawRunner, path: string, content: Buffer | 
 /** Lists a directory inside the sandbox. */
 export async function listDirectory(run: RawRunner, path: string): Promise<DirEntry[]> {
   const p = sandboxPath(path);
-  const resolved = await resolveExisting(run, 'list', p);
+  const resolved = await resolveTarget(run, 'list', p);
   const r = await run.runRaw(
     ['/bin/sh', '-c', `${CD_CHECKED}exec find . -mindepth 1 -maxdepth 1 -printf '%y\\t%s\\t%f\\0'`, 'airlock-list', resolved.realPath],
     undefined,
@@ -233,7 +243,7 @@ export async function search(
 ): Promise<SearchHit[]> {
   const p = sandboxPath(options.path ?? WORKSPACE);
   const max = options.maxResults ?? 200;
-  const resolved = await resolveExisting(run, 'search', p);
+  const resolved = await resolveTarget(run, 'search', p);
   const mode = options.regex === true ? '-E' : '-F';
   const single = resolved.type !== 'dir';
   const script = single ? `${OPEN_CHECKED}exec grep -nI "$2" -- "$3" <&3` : `${CD_CHECKED}exec grep -rnIZ "$2" -- "$3" .`;
