@@ -31,6 +31,11 @@ export interface RawRunner {
    * log). A search drops hits in files it may not read. Absent: every path may be read.
    */
   mayRead?(path: string): boolean;
+  /**
+   * Throws the policy's denial when it denies the path as named, before anything runs
+   * inside (the policy answers first, even where the path cannot be resolved).
+   */
+  denyOutright?(kind: 'file.read' | 'file.write', path: string): void;
 }
 
 /** The action a file operation is judged as. */
@@ -99,15 +104,15 @@ function failure(op: string, path: string, r: { exitCode: number | null; stderr:
   });
 }
 
+/** `find -printf %y` letters (find, not stat: gVisor answers coreutils' statx with EINVAL). */
 const STAT_TYPES: Readonly<Record<string, ResolvedPathInfo['type']>> = {
-  'regular file': 'file',
-  'regular empty file': 'file',
-  directory: 'dir',
-  'symbolic link': 'symlink',
-  fifo: 'fifo',
-  socket: 'socket',
-  'character special file': 'char',
-  'block special file': 'block',
+  f: 'file',
+  d: 'dir',
+  l: 'symlink',
+  p: 'fifo',
+  s: 'socket',
+  c: 'char',
+  b: 'block',
   missing: 'missing',
 };
 
@@ -129,11 +134,12 @@ function parseResolved(op: string, p: string, out: Buffer, join?: string): Resol
  * sandbox says "no such file".
  */
 async function resolveTarget(run: RawRunner, op: string, p: string): Promise<ResolvedPathInfo> {
+  run.denyOutright?.('file.read', p);
   const r = await run.runRaw(
     [
       '/bin/sh',
       '-c',
-      'realpath -z -m -- "$1" || exit 3; if [ -e "$1" ]; then stat -L --printf \'%F\\0%h\\0\' -- "$1"; else printf \'%s\\000%s\\000\' missing 0; fi',
+      'realpath -z -m -- "$1" || exit 3; if [ -e "$1" ]; then find -L "$1" -maxdepth 0 -printf \'%y\\0%n\\0\'; else printf \'%s\\000%s\\000\' missing 0; fi',
       'airlock-resolve',
       p,
     ],
@@ -149,6 +155,7 @@ async function resolveTarget(run: RawRunner, op: string, p: string): Promise<Res
  * which is not followed (the write replaces that entry by a rename); its type as it is now.
  */
 async function resolveEntry(run: RawRunner, p: string): Promise<{ dir: string; name: string; resolved: ResolvedPathInfo }> {
+  run.denyOutright?.('file.write', p);
   const name = posix.basename(p);
   if (name === '' || name === '.' || name === '..') {
     throw new AirlockError('E_USAGE', `cannot write ${p}: it names a directory, not a file`, { hint: 'Name the file to write.' });
@@ -157,7 +164,7 @@ async function resolveEntry(run: RawRunner, p: string): Promise<{ dir: string; n
     [
       '/bin/sh',
       '-c',
-      'realpath -z -m -- "$1" || exit 3; if [ -e "$1/$2" ] || [ -L "$1/$2" ]; then stat --printf \'%F\\0%h\\0\' -- "$1/$2"; else printf \'%s\\000%s\\000\' missing 0; fi',
+      'realpath -z -m -- "$1" || exit 3; if [ -e "$1/$2" ] || [ -L "$1/$2" ]; then find "$1/$2" -maxdepth 0 -printf \'%y\\0%n\\0\'; else printf \'%s\\000%s\\000\' missing 0; fi',
       'airlock-resolve',
       posix.dirname(p),
       name,

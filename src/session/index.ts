@@ -866,6 +866,14 @@ export async function createSession(options: SessionOptions): Promise<Session> {
       const v = decide({ kind: 'file.read', path }, currentPolicy, decideContext).verdict;
       return v === 'allow' || v === 'log';
     },
+    denyOutright(kind, path) {
+      if (endedReason !== undefined) throw endedReason;
+      if (currentPolicy === undefined) return;
+      const decision = decide({ kind, path }, currentPolicy, decideContext);
+      if (decision.verdict !== 'deny') return;
+      events.publish(createEvent('policy.decision', id, { action: kind, subject: path, verdict: decision.verdict, rule: decision.ruleId, reason: decision.reason }));
+      throw new PolicyDeniedError(path, decision);
+    },
   };
 
   const session: Session = {
