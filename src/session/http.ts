@@ -144,7 +144,8 @@ function openTunnel(
 ): Promise<{ socket: Duplex } | { refused: IncomingMessage; head: Buffer; socket: Duplex }> {
   return new Promise((resolve, reject) => {
     const authority = `${host.includes(':') ? `[${host}]` : host}:${port}`;
-    const req = httpRequest({ socketPath: ep.socketPath, method: 'CONNECT', path: authority, headers: { host: authority }, signal });
+    // agent: false: a connection of its own, never pooled in Node's global agent past the session.
+    const req = httpRequest({ socketPath: ep.socketPath, agent: false, method: 'CONNECT', path: authority, headers: { host: authority }, signal });
     req.once('connect', (res: IncomingMessage, socket: Duplex, head: Buffer) => {
       if (res.statusCode === 200) {
         if (head.length > 0) socket.unshift(head);
@@ -233,7 +234,9 @@ export async function proxiedRequest(
     }
     const res = await new Promise<IncomingMessage>((resolve, reject) => {
       const req = httpRequest({
-        ...(createConnection === undefined ? { socketPath: ep.socketPath, path: url.href } : { createConnection, path: `${url.pathname}${url.search}` }),
+        ...(createConnection === undefined
+          ? { socketPath: ep.socketPath, agent: false, path: url.href }
+          : { createConnection, path: `${url.pathname}${url.search}` }),
         method,
         headers,
         signal,
