@@ -25,6 +25,8 @@ export {
   type DirEntry,
   type ExecOptions,
   type ExecResult,
+  type HttpRequestOptions,
+  type HttpResponse,
   type LimitsInput,
   type SearchHit,
   type Session,

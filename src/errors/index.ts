@@ -56,6 +56,8 @@ export const ERROR_CODES = [
   'E_REDTEAM_CASE',
   'E_EDIT_FAILED',
   'E_NO_EGRESS',
+  'E_FILE_CHANGED',
+  'E_HTTP_FAILED',
   'E_EVENTS_OVERFLOW',
   'E_INTERNAL',
 ] as const;

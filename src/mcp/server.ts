@@ -42,12 +42,6 @@ export interface McpServerOptions {
   approvals?: ApprovalQueue;
   /** Where a person approves (printed for the agent and the operator), when an HTTP server runs. */
   approvalUrl?: string;
-  /**
-   * The session's egress route: the proxy environment (`HTTPS_PROXY`, `HTTP_PROXY`, CA
-   * bundle variables) that commands inside need. Absent: the session has no network at
-   * all and `http_request` says so.
-   */
-  egress?: { env: Readonly<Record<string, string>> };
   /** Server version reported to clients. */
   version?: string;
   /**
@@ -213,7 +207,7 @@ export function createMcpServer(options: McpServerOptions): McpServer {
         timeout_seconds: z.number().positive().max(24 * 3600).optional().describe('Kill the command after this many seconds.'),
         stdin: z.string().optional().describe('Text written to the command\'s standard input.'),
       },
-      annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: options.egress !== undefined },
+      annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: session.egress !== null },
     },
     (args, extra) =>
       call('run_command', args, extra as Extra, async () => {
@@ -412,7 +406,7 @@ export function createMcpServer(options: McpServerOptions): McpServer {
     {
       title: 'HTTP request through the egress proxy',
       description:
-        "Makes an HTTP(S) request from inside the sandbox through the session's egress proxy, which applies the network policy (allowed hosts, methods, paths) and injects credentials the agent never sees. Returns status, headers and body.",
+        "Makes an HTTP(S) request through the sandbox's egress proxy, which applies the network policy (allowed hosts, methods, paths), asks a person where the policy says so, and injects credentials you never see. Returns the status line, headers and body (100 KiB at most).",
       inputSchema: {
         url: z.url(),
         method: z.string().regex(/^[A-Z]{1,16}$/).optional(),
@@ -424,7 +418,7 @@ export function createMcpServer(options: McpServerOptions): McpServer {
     },
     (args, extra) =>
       call('http_request', args, extra as Extra, async () => {
-        if (options.egress === undefined) {
+        if (session.egress === null) {
           throw new AirlockError(
             'E_NO_EGRESS',
             `no network route: this session's policy allows no egress, so ${args.method ?? 'GET'} ${args.url} cannot be sent (the sandbox has no network interface but loopback)`,
@@ -433,22 +427,19 @@ export function createMcpServer(options: McpServerOptions): McpServer {
             },
           );
         }
-        const argv = ['curl', '-sS', '-i', '--max-time', String(args.timeout_seconds ?? 60), '-X', args.method ?? 'GET'];
-        for (const [k, v] of Object.entries(args.headers ?? {})) {
-          if (/[\r\n]/.test(k) || /[\r\n]/.test(v)) {
-            throw new AirlockError('E_USAGE', `header ${JSON.stringify(k)} contains a line break`, { hint: 'Pass each header as one line.' });
-          }
-          argv.push('-H', `${k}: ${v}`);
-        }
-        if (args.body !== undefined) argv.push('--data-binary', '@-');
-        argv.push('--', args.url);
-        const r = await session.exec(argv, {
-          env: options.egress.env,
-          ...(args.body === undefined ? {} : { stdin: args.body }),
-          maxOutputBytes: MAX_TOOL_OUTPUT,
+        // Through the session's own proxy: its network rules, asks, SSRF guard, credentials,
+        // budgets and audit record; a refusal comes back as a PolicyDeniedError (an agent denial).
+        const r = await session.httpRequest({
+          url: args.url,
+          ...(args.method === undefined ? {} : { method: args.method }),
+          ...(args.headers === undefined ? {} : { headers: args.headers }),
+          ...(args.body === undefined ? {} : { body: args.body }),
+          timeoutMs: Math.round((args.timeout_seconds ?? 60) * 1000),
+          maxBodyBytes: MAX_TOOL_OUTPUT,
+          signal: (extra as Extra).signal,
         });
-        if (r.exitCode !== 0) return text(`the request failed (curl status ${String(r.exitCode)}): ${r.stderr.trim()}\n${r.stdout}`, true);
-        return text(r.stdout + (r.truncated ? '\n[response cut]' : ''));
+        const head = [`HTTP/1.1 ${r.status} ${r.statusText}`, ...r.headers.map(([k, v]) => `${k}: ${v}`)].join('\n');
+        return text(`${head}\n\n${r.body.toString('utf8')}${r.truncated ? `\n[response cut at ${MAX_TOOL_OUTPUT} bytes]` : ''}`);
       }),
   );
 
@@ -471,7 +462,7 @@ export function createMcpServer(options: McpServerOptions): McpServer {
           template: session.template.name,
           limits: toJson(l),
           network:
-            options.egress === undefined
+            session.egress === null
               ? 'none: the sandbox has no network interface but loopback and no egress proxy; http_request and any command that connects out will fail'
               : 'through the egress proxy only; the policy network rules below decide each request',
           approvals:

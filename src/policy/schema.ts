@@ -251,6 +251,13 @@ export const credentialSchema = z
       .min(1)
       .optional(),
     paths: z.array(z.string().regex(/^\//)).min(1).optional(),
+    env: z
+      .array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a variable name'))
+      .min(1)
+      .optional()
+      .describe(
+        'variables set inside the sandbox to a placeholder for this credential (e.g. ANTHROPIC_API_KEY), for clients that will not start without one; the proxy swaps the placeholder for the secret',
+      ),
     inject: z.union([
       z.strictObject({
         header: z.string().regex(/^[A-Za-z0-9-]+$/),

@@ -56,6 +56,7 @@ import {
   type SessionEgressSetting,
 } from './egress.js';
 import type { EgressEvent } from '../egress/index.js';
+import { proxiedRequest, type HttpRequestOptions, type HttpResponse } from './http.js';
 
 export { resolveLimits, parseDuration, parseSize, DEFAULT_LIMITS, type LimitsInput } from './limits.js';
 export { resolveStateDir } from './state.js';
@@ -86,6 +87,7 @@ export {
 } from './egress.js';
 export { describeDenial, formatDenial, type Denial, type DenialFace } from './denial.js';
 export { type ProtectedChange } from './protected-watch.js';
+export type { HttpRequestOptions, HttpResponse } from './http.js';
 
 /** Options for {@link createSession}. */
 export interface SessionOptions {
@@ -250,6 +252,18 @@ export interface Session {
    * sessions, whose staged workspace holds such changes for review instead.
    */
   protectedChanges(): ProtectedChange[] | null;
+  /**
+   * The session's egress proxy, or null when the session has none (no network at all):
+   * the proxy variables every command inside gets, and whether TLS interception is on.
+   */
+  readonly egress: { readonly env: Readonly<Record<string, string>>; readonly intercepts: boolean } | null;
+  /**
+   * Sends one HTTP(S) request through the session's own egress proxy, exactly as a process
+   * inside would: the policy's network rules (and an ask), the SSRF guard, credential
+   * injection, budgets and a `network.request` audit event. A refusal throws
+   * {@link PolicyDeniedError}; a session without a proxy throws `E_NO_EGRESS`.
+   */
+  httpRequest(request: HttpRequestOptions): Promise<HttpResponse>;
   /** Kills everything in the sandbox and removes its host state. Idempotent. */
   destroy(): Promise<void>;
   /** The policy actions are judged by now (undefined: the sandbox alone is the boundary). */
@@ -860,7 +874,9 @@ export async function createSession(options: SessionOptions): Promise<Session> {
           stdout: (c) => out.push(Buffer.from(c)),
           stderr: (c) => err.push(Buffer.from(c)),
         },
-        judged === undefined || judged.kind === 'internal' ? undefined : { kind: judged.kind, path: judged.path },
+        judged === undefined || judged.kind === 'internal'
+          ? undefined
+          : { kind: judged.kind, path: judged.path, ...(judged.resolved === undefined ? {} : { resolved: judged.resolved }) },
         write,
         judged?.kind === 'internal',
       );
@@ -868,6 +884,19 @@ export async function createSession(options: SessionOptions): Promise<Session> {
       handle.end();
       const r = await result;
       return { exitCode: r.exitCode, signal: r.signal, stdout: Buffer.concat(out), stderr: Buffer.concat(err) };
+    },
+    mayRead(path) {
+      if (currentPolicy === undefined) return true;
+      const v = decide({ kind: 'file.read', path }, currentPolicy, decideContext).verdict;
+      return v === 'allow' || v === 'log';
+    },
+    denyOutright(kind, path) {
+      if (endedReason !== undefined) throw endedReason;
+      if (currentPolicy === undefined) return;
+      const decision = decide({ kind, path }, currentPolicy, decideContext);
+      if (decision.verdict !== 'deny') return;
+      events.publish(createEvent('policy.decision', id, { action: kind, subject: path, verdict: decision.verdict, rule: decision.ruleId, reason: decision.reason }));
+      throw new PolicyDeniedError(path, decision);
     },
   };
 
@@ -893,6 +922,26 @@ export async function createSession(options: SessionOptions): Promise<Session> {
     destroy,
     protectedChanges: currentProtectedChanges,
     events,
+    egress: egress === undefined ? null : { env: { ...egress.env }, intercepts: egress.proxy.caBundlePem !== undefined },
+    httpRequest(request) {
+      if (endedReason !== undefined) return Promise.reject(endedReason);
+      if (egress === undefined) {
+        return Promise.reject(
+          new AirlockError(
+            'E_NO_EGRESS',
+            `no network route: this session's policy allows no egress, so ${(request.method ?? 'GET').toUpperCase()} ${request.url} cannot be sent (the sandbox has no network interface but loopback)`,
+            {
+              hint: 'This is the sandbox configuration, not a fault in the request, and other routes out (curl, sockets, DNS) are blocked too. A person can add network rules to the policy.',
+            },
+          ),
+        );
+      }
+      return proxiedRequest(
+        { socketPath: egress.proxy.socketPath, caBundlePem: egress.proxy.caBundlePem },
+        request,
+        (subject, decision) => new PolicyDeniedError(subject, decision),
+      );
+    },
     readFile: (path, o) => readFile(runner, path, o?.maxBytes),
     writeFile: (path, content) => writeFile(runner, path, content),
     listDirectory: (path) => listDirectory(runner, path),

@@ -95,7 +95,8 @@ describe('airlock mcp with a real MCP client', () => {
       ['edit_file', 'http_request', 'list_directory', 'read_file', 'request_access', 'run_command', 'sandbox_info', 'search', 'write_file'].sort(),
     );
     expect(byName.get('read_file')?.annotations).toMatchObject({ readOnlyHint: true, destructiveHint: false });
-    expect(byName.get('run_command')?.annotations).toMatchObject({ readOnlyHint: false, destructiveHint: true, openWorldHint: false });
+    // The default preset has network rules, so the session has an egress route: commands can reach out.
+    expect(byName.get('run_command')?.annotations).toMatchObject({ readOnlyHint: false, destructiveHint: true, openWorldHint: true });
     expect(byName.get('http_request')?.annotations).toMatchObject({ openWorldHint: true });
     expect(byName.get('run_command')?.inputSchema.properties).toHaveProperty('argv');
   });
@@ -151,7 +152,10 @@ describe('airlock mcp with a real MCP client', () => {
     expect(hook.text).toContain('BLOCKED BY SANDBOX POLICY');
     const net = await tool('http_request', { url: 'https://example.com/' });
     expect(net.isError).toBe(true);
-    expect(net.text).toContain("no network route: this session's policy allows no egress");
+    // Through the session's proxy: the default preset asks about example.com, nobody answers
+    // within the policy's 2 s, and the proxy's refusal is the agent denial.
+    expect(net.text).toMatch(/^BLOCKED BY SANDBOX POLICY: network "GET https:\/\/example\.com\/"/);
+    expect(net.text).toContain('Rule: network.default');
   });
 
   it('asks for access, is approved over HTTP with a rule, and the retry succeeds', async () => {
@@ -189,7 +193,7 @@ describe('airlock mcp with a real MCP client', () => {
   it('describes the sandbox for a model', async () => {
     const info = JSON.parse((await tool('sandbox_info', {})).text) as { workspace: { insideSandbox: string }; network: string; policy: { exec: { default: string } } };
     expect(info.workspace.insideSandbox).toBe('/workspace');
-    expect(info.network).toMatch(/^none/);
+    expect(info.network).toMatch(/^through the egress proxy only/);
     expect(info.policy.exec.default).toBe('deny');
   });
 

@@ -77,6 +77,18 @@ describe('policy to proxy options', () => {
     ]);
   });
 
+  it('a credential\'s env list becomes the binding\'s placeholder variables; a bad name is refused', () => {
+    const p = loadPolicy({
+      text: "version: 1\nnetwork:\n  credentials:\n    - { id: anthropic, hosts: [api.anthropic.com], secret: 'env:ANTHROPIC_API_KEY', env: [ANTHROPIC_API_KEY], inject: { header: x-api-key } }\n",
+    });
+    expect(credentialBindings(p)).toEqual([
+      { id: 'anthropic', secret: 'env:ANTHROPIC_API_KEY', hosts: ['api.anthropic.com'], env: ['ANTHROPIC_API_KEY'], inject: { type: 'header', name: 'x-api-key' } },
+    ]);
+    expect(() =>
+      loadPolicy({ text: "version: 1\nnetwork:\n  credentials:\n    - { hosts: [a.example.com], secret: 'env:X', env: ['BAD-NAME'], inject: { header: x-api-key } }\n" }),
+    ).toThrow(/env/);
+  });
+
   it('budgets map onto the proxy budgets (cost in USD)', () => {
     expect(egressBudgets(policy)).toEqual({ requests: 100, bytesDown: 1000000, costUsd: 2 });
     expect(egressBudgets(loadPolicy({ text: 'version: 1\n' }))).toBeUndefined();
