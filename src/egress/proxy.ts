@@ -34,6 +34,7 @@ import { budgetBody, DENIED_HEADER, denialBody, headerSafe, rawResponse } from '
 import { checkDestination } from './guard.js';
 import { endToEnd, pairs } from './headers.js';
 import { formatAuthority, parseAuthority, parseHost, printable, type ParsedHost } from './host.js';
+import { handOffTunnel, type NativeTunnel } from './native-tunnel.js';
 import { normalizeOptions, type NormalizedOptions } from './options.js';
 import { ReplaceStream, replaceAll } from './replace-stream.js';
 import { removeStaleSocket } from './socket-file.js';
@@ -136,6 +137,7 @@ export async function createEgressProxy(options: EgressProxyOptions): Promise<Eg
     ...(caBundlePem !== undefined ? { caBundlePem } : {}),
     sandboxEnv: () => sandboxEnv(cfg, credentials, proxyUrl, ca !== null),
     stats: () => core.stats(),
+    tunnelHelper: cfg.tunnelHelper,
     close: () => core.close(),
   };
 }
@@ -199,6 +201,7 @@ class ProxyCore {
   readonly #agent: PinnedAgent;
   readonly #tunnels = new WeakMap<Duplex, TunnelContext>();
   readonly #sockets = new Set<Duplex>();
+  readonly #nativeTunnels = new Set<NativeTunnel>();
   readonly #budget: BudgetTracker;
   readonly #closing = new AbortController();
   readonly #instance = randomUUID().slice(0, 8);
@@ -206,6 +209,8 @@ class ProxyCore {
   #allowed = 0;
   #denied = 0;
   #listening = false;
+  #helperCpuMs = 0;
+  #spliced = 0;
 
   constructor(cfg: NormalizedOptions, credentials: CredentialTable, ca: SessionCa | null) {
     this.#cfg = cfg;
@@ -300,7 +305,10 @@ class ProxyCore {
       inputTokens: u.inputTokens,
       outputTokens: u.outputTokens,
       costUsd: u.costUsd,
-      openConnections: this.#sockets.size,
+      // A tunnel carried by the helper is two connections the helper holds.
+      openConnections: this.#sockets.size + 2 * this.#nativeTunnels.size,
+      tunnelsSpliced: this.#spliced,
+      tunnelHelperCpuMs: this.#helperCpuMs,
       budgetsExceeded: this.#budget.breached,
     };
   }
@@ -316,6 +324,7 @@ class ProxyCore {
         )
       : Promise.resolve();
     for (const s of this.#sockets) s.destroy();
+    for (const t of this.#nativeTunnels) t.child.kill('SIGKILL');
     this.#agent.destroy();
     await closed;
     await unlink(this.#cfg.socketPath).catch(() => undefined);
@@ -757,6 +766,48 @@ class ProxyCore {
       return;
     }
     this.#budget.addRequest();
+    // Without a byte budget nothing needs to see the bytes: the helper splices them in the
+    // kernel. Under a byte budget, Node counts them as they flow so it can cut on the byte.
+    if (this.#cfg.tunnelHelper !== null && !this.#budget.tracksBytes) {
+      this.#spliceNative(socket, upstream, first, x, this.#cfg.tunnelHelper);
+      return;
+    }
+    this.#spliceInNode(socket, upstream, first, x);
+  }
+
+  /** Hands the tunnel to the helper; if the handoff cannot happen, Node carries it. */
+  #spliceNative(socket: Duplex, upstream: Socket, first: Buffer, x: Exchange, helper: string): void {
+    handOffTunnel(helper, socket, upstream, first, TUNNEL_LINGER_MS).then(
+      (tunnel) => {
+        if (tunnel === null) {
+          // `first` is written already; the tunnel ended or the helper did not start.
+          this.#spliceInNode(socket, upstream, Buffer.alloc(0), x);
+          return;
+        }
+        this.#nativeTunnels.add(tunnel);
+        this.#spliced++;
+        void tunnel.done.then((r) => {
+          this.#nativeTunnels.delete(tunnel);
+          this.#helperCpuMs += r.cpuMs;
+          x.bytesUp = tunnel.movedByNode.up + r.bytesUp;
+          x.bytesDown = tunnel.movedByNode.down + r.bytesDown;
+          if (r.error !== null) x.error ??= r.error;
+          this.#budget.addBytesUp(x.bytesUp);
+          this.#budget.addBytesDown(x.bytesDown);
+          this.#finish(x);
+        });
+      },
+      (err: unknown) => {
+        x.error ??= errorText(err);
+        socket.destroy();
+        upstream.destroy();
+        this.#finish(x);
+      },
+    );
+  }
+
+  /** Copies a tunnel through Node streams. */
+  #spliceInNode(socket: Duplex, upstream: Socket, first: Buffer, x: Exchange): void {
     if (first.length > 0) upstream.write(first);
     socket.pipe(upstream);
     upstream.pipe(socket);
@@ -783,7 +834,8 @@ class ProxyCore {
       if (--open > 0) return;
       if (!this.#budget.tracksBytes) {
         // No byte budget: the socket's own counters, read once, cost nothing per chunk.
-        x.bytesUp = upstream.bytesWritten; // a fresh socket: everything it carried is the tunnel's
+        // A fresh socket: everything it carried is the tunnel's (a failed handoff's writes too).
+        x.bytesUp = upstream.bytesWritten;
         x.bytesDown = upstream.bytesRead;
         this.#budget.addBytesUp(x.bytesUp);
         this.#budget.addBytesDown(x.bytesDown);

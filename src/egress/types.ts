@@ -134,6 +134,10 @@ export interface EgressStats {
   readonly inputTokens: number;
   readonly outputTokens: number;
   readonly costUsd: number;
+  /** Opaque tunnels handed to the splice helper so far. */
+  readonly tunnelsSpliced: number;
+  /** CPU time spent by tunnel helpers that have finished (opaque tunnels spliced natively), ms. */
+  readonly tunnelHelperCpuMs: number;
   readonly openConnections: number;
   readonly budgetsExceeded: readonly BudgetName[];
 }
@@ -210,6 +214,13 @@ export interface EgressProxyOptions {
   readonly resolveTimeoutMs?: number;
   /** Environment for `env:` secret references. Default `process.env`. */
   readonly secretEnv?: Readonly<Record<string, string | undefined>>;
+  /**
+   * Who copies the bytes of opaque tunnels once they are judged: the path of the
+   * `airlock-tunnel` helper (splice(2), see native/tunnel.c), or `false` for Node streams.
+   * Default: the helper `npm run build` makes, or Node streams when it is not built. Tunnels
+   * under a byte budget are always copied in Node, which counts them as they flow.
+   */
+  readonly tunnelHelper?: string | false;
 }
 
 /** A running proxy. */
@@ -227,6 +238,8 @@ export interface EgressProxy {
   sandboxEnv(): Record<string, string>;
   /** Current counters. */
   stats(): EgressStats;
+  /** The tunnel helper opaque tunnels are handed to, or null when Node copies them. */
+  readonly tunnelHelper: string | null;
   /** Stops listening, cuts open connections and removes the socket. */
   close(): Promise<void>;
 }
