@@ -212,17 +212,7 @@ export function normalizeOptions(input: EgressProxyOptions): NormalizedOptions {
     );
   }
 
-  const cidrAllow = (o.cidrAllow ?? []).map((text, i) => {
-    const c = parseCidr(text);
-    if (c === null) {
-      throw invalid(
-        `cidrAllow[${i}]`,
-        `"${text}" is not a CIDR range (or has bits set below its prefix)`,
-        'Write a range such as "127.0.0.1/32" or "10.1.2.0/24".',
-      );
-    }
-    return c;
-  });
+  const cidrAllow = parseCidrAllow(o.cidrAllow ?? [], 'cidrAllow');
 
   const hostPatterns = (hosts: readonly string[], at: string): HostPattern[] =>
     hosts.map((h, i) => {
@@ -315,6 +305,21 @@ export function normalizeOptions(input: EgressProxyOptions): NormalizedOptions {
     secretEnv: o.secretEnv ?? null,
     tunnelHelper: tunnelHelperOf(o.tunnelHelper),
   };
+}
+
+/** Parses CIDR allows; `at` names the option in errors. */
+export function parseCidrAllow(texts: readonly string[], at: string): Cidr[] {
+  return texts.map((text, i) => {
+    const c = parseCidr(text);
+    if (c === null) {
+      throw invalid(
+        `${at}[${i}]`,
+        `"${text}" is not a CIDR range (or has bits set below its prefix)`,
+        'Write a range such as "127.0.0.1/32" or "10.1.2.0/24".',
+      );
+    }
+    return c;
+  });
 }
 
 function tunnelHelperOf(value: string | false | undefined): string | null {

@@ -22,6 +22,7 @@ import { rootCertificates, TLSSocket } from 'node:tls';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 
 import { AirlockError, isErrnoException } from '../errors/index.js';
+import type { Cidr } from './address.js';
 import { BUDGET_UNITS, BudgetTracker, type BudgetBreach } from './budget.js';
 import { createSessionCa, type SessionCa } from './ca.js';
 import {
@@ -35,13 +36,14 @@ import { checkDestination } from './guard.js';
 import { endToEnd, pairs } from './headers.js';
 import { formatAuthority, parseAuthority, parseHost, printable, type ParsedHost } from './host.js';
 import { handOffTunnel, type NativeTunnel } from './native-tunnel.js';
-import { normalizeOptions, type NormalizedOptions } from './options.js';
+import { normalizeOptions, parseCidrAllow, type NormalizedOptions } from './options.js';
 import { ReplaceStream, replaceAll } from './replace-stream.js';
 import { removeStaleSocket } from './socket-file.js';
 import { BASE_URL_PREFIX, routeRequest, type HttpRoute, type TunnelContext } from './route.js';
 import { parseSecretRef, resolveSecret } from './secrets.js';
 import type {
   EgressDecision,
+  EgressDecide,
   EgressEvent,
   EgressMode,
   EgressProxy,
@@ -137,6 +139,9 @@ export async function createEgressProxy(options: EgressProxyOptions): Promise<Eg
     ...(caBundlePem !== undefined ? { caBundlePem } : {}),
     sandboxEnv: () => sandboxEnv(cfg, credentials, proxyUrl, ca !== null),
     stats: () => core.stats(),
+    setRules: (rules) => {
+      core.setRules(rules);
+    },
     tunnelHelper: cfg.tunnelHelper,
     close: () => core.close(),
   };
@@ -210,10 +215,15 @@ class ProxyCore {
   #denied = 0;
   #listening = false;
   #helperCpuMs = 0;
+  // The policy and CIDR allows in force: replaced by setRules when the session's policy changes.
+  #decide: EgressDecide;
+  #cidrAllow: readonly Cidr[];
   #spliced = 0;
 
   constructor(cfg: NormalizedOptions, credentials: CredentialTable, ca: SessionCa | null) {
     this.#cfg = cfg;
+    this.#decide = cfg.decide;
+    this.#cidrAllow = cfg.cidrAllow;
     this.#credentials = credentials;
     this.#ca = ca;
     this.#agent = new PinnedAgent({ connectTimeoutMs: cfg.connectTimeoutMs, extraCa: cfg.upstreamCa });
@@ -292,6 +302,16 @@ class ProxyCore {
     this.#listening = true;
     // The runtime directory is 0700 already; this keeps the socket private even if it is not.
     await chmod(path, 0o600);
+  }
+
+  setRules(rules: { readonly decide: EgressDecide; readonly cidrAllow?: readonly string[] }): void {
+    if (typeof rules.decide !== 'function')
+      throw new AirlockError('E_CONFIG_INVALID', 'egress.setRules: decide must be a function', {
+        hint: 'Pass the decide function of the new policy.',
+      });
+    const cidrAllow = parseCidrAllow(rules.cidrAllow ?? [], 'setRules.cidrAllow');
+    this.#decide = rules.decide;
+    this.#cidrAllow = cidrAllow;
   }
 
   stats(): EgressStats {
@@ -415,7 +435,7 @@ class ProxyCore {
   async #judge(req: EgressRequest, signal: AbortSignal): Promise<Judgement> {
     let decision: EgressDecision;
     try {
-      const d: unknown = this.#cfg.decide(req);
+      const d: unknown = this.#decide(req);
       if (!isDecision(d)) throw new Error('decide returned something that is not a decision');
       decision = d;
     } catch (err) {
@@ -443,19 +463,30 @@ class ProxyCore {
         },
       };
     }
+    // Aborted with a reason whenever the proxy stops waiting, so the asker can end the ask
+    // (an approval queue marks it expired rather than leaving it pending for nobody).
     const controller = new AbortController();
     const onAbort = (): void => {
-      controller.abort();
+      controller.abort(
+        this.#closing.signal.aborted
+          ? 'the egress proxy closed while the request waited'
+          : 'the client went away while the request waited',
+      );
     };
-    signal.addEventListener('abort', onAbort, { once: true });
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
     let timer: NodeJS.Timeout | undefined;
     try {
       const timeout = new Promise<'timeout'>((resolve) => {
         timer = setTimeout(() => {
+          controller.abort(
+            `the egress proxy stopped waiting after ${Math.round(this.#cfg.askTimeoutMs / 1000)} s without an answer`,
+          );
           resolve('timeout');
         }, this.#cfg.askTimeoutMs);
       });
       const aborted = new Promise<'timeout'>((resolve) => {
+        if (controller.signal.aborted) resolve('timeout');
         controller.signal.addEventListener(
           'abort',
           () => {
@@ -489,7 +520,8 @@ class ProxyCore {
       return { allowed: false, decision: { ...decision, reason }, answer };
     } finally {
       clearTimeout(timer);
-      controller.abort();
+      // The answer is in (or the wait is over): whatever the asker still holds can go.
+      controller.abort('the egress proxy has its answer');
       signal.removeEventListener('abort', onAbort);
     }
   }
@@ -567,7 +599,7 @@ class ProxyCore {
       return;
     }
     const guard = await checkDestination(host, {
-      cidrAllow: this.#cfg.cidrAllow,
+      cidrAllow: this.#cidrAllow,
       resolver: this.#cfg.resolver,
       timeoutMs: this.#cfg.resolveTimeoutMs,
     });
@@ -1106,7 +1138,7 @@ class ProxyCore {
     let addresses = route.addresses;
     if (addresses === null) {
       const guard = await checkDestination(route.host, {
-        cidrAllow: this.#cfg.cidrAllow,
+        cidrAllow: this.#cidrAllow,
         resolver: this.#cfg.resolver,
         timeoutMs: this.#cfg.resolveTimeoutMs,
       });

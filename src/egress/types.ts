@@ -238,6 +238,14 @@ export interface EgressProxy {
   sandboxEnv(): Record<string, string>;
   /** Current counters. */
   stats(): EgressStats;
+  /**
+   * Replaces the policy (`decide`) and the CIDR allows, from the next request on: a session
+   * whose policy was reloaded (a rule a person granted) judges with the new one. Requests
+   * already decided keep their verdict: an open opaque tunnel stays open (requests inside an
+   * intercepted tunnel are judged one by one, so they see the new rules). Credentials and
+   * budgets stay as they were at start. Invalid CIDRs throw and change nothing.
+   */
+  setRules(rules: { readonly decide: EgressDecide; readonly cidrAllow?: readonly string[] }): void;
   /** The tunnel helper opaque tunnels are handed to, or null when Node copies them. */
   readonly tunnelHelper: string | null;
   /** Stops listening, cuts open connections and removes the socket. */
