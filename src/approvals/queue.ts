@@ -487,7 +487,7 @@ export function createApprovalQueue(options: ApprovalQueueOptions): ApprovalQueu
       }
       const reason = typeof signal.reason === 'string' && signal.reason !== '' ? signal.reason.slice(0, 2000) : 'the requester stopped waiting';
       // False when it was decided meanwhile (here or in another process): the tick settles it with that decision.
-      store.decide(id, null, { status: 'expired', by: 'airlock', channel: 'system', scope: null, reason, ruleText: null }, Date.now());
+      store.expireNow(id, reason, Date.now());
       tick(true);
     };
     if (signal.aborted) {

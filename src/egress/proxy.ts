@@ -59,6 +59,8 @@ import { PinnedAgent, dialAddresses, withTarget, type UpstreamTarget } from './u
 import { costOf, endpointKind, priceFor, UsageCollector } from './usage.js';
 
 const TUNNEL_START_TIMEOUT_MS = 10_000;
+// What a CONNECT client may send before its tunnel opens that the proxy holds for it.
+const MAX_EARLY_BYTES = 64 * 1024;
 // How long one side of a tunnel may take to flush and close after the other side closed.
 const TUNNEL_LINGER_MS = 30_000;
 
@@ -567,7 +569,27 @@ class ProxyCore {
     }
     const { host, port } = authority.value;
     const x = this.#newExchange('tunnel', 'CONNECT', 'https', host.host, port, null);
+    // While the request is judged (a person may be asked), read what the client sends so that
+    // its EOF is seen: a client that closed its side has given up, and the ask must end with
+    // it. What it sent meanwhile (an eager ClientHello) is kept and goes first.
+    const early: Buffer[] = head.length > 0 ? [head] : [];
+    let earlyBytes = head.length;
+    const onEarly = (chunk: Buffer): void => {
+      early.push(chunk);
+      earlyBytes += chunk.length;
+      if (earlyBytes > MAX_EARLY_BYTES) socket.pause(); // enough; the rest waits in the kernel
+    };
+    const onEarlyEnd = (): void => {
+      closed.abort();
+    };
+    socket.on('data', onEarly);
+    socket.once('end', onEarlyEnd);
+    socket.resume();
     const judgement = await this.#judge({ host: host.host, port, scheme: 'https' }, signal);
+    socket.removeListener('data', onEarly);
+    socket.removeListener('end', onEarlyEnd);
+    socket.pause();
+    head = early.length === 1 ? (early[0] as Buffer) : Buffer.concat(early);
     this.#applyJudgement(x, judgement);
     if (!judgement.allowed) {
       this.#refuseRaw(
@@ -604,6 +626,7 @@ class ProxyCore {
       timeoutMs: this.#cfg.resolveTimeoutMs,
     });
     if (signal.aborted) {
+      socket.destroy();
       x.error = 'client went away';
       this.#finish(x);
       return;
@@ -634,6 +657,7 @@ class ProxyCore {
       });
       if (signal.aborted) {
         upstream.destroy();
+        socket.destroy();
         x.error = 'client went away';
         this.#finish(x);
         return;
