@@ -251,6 +251,11 @@ export const credentialSchema = z
       .min(1)
       .optional(),
     paths: z.array(z.string().regex(/^\//)).min(1).optional(),
+    env: z
+      .array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/))
+      .min(1)
+      .optional()
+      .describe('variables set inside the sandbox to a placeholder, which the egress proxy swaps for the secret on bound requests only'),
     inject: z.union([
       z.strictObject({
         header: z.string().regex(/^[A-Za-z0-9-]+$/),

@@ -157,6 +157,7 @@ export function credentialBindings(policy: Policy | undefined): CredentialBindin
       hosts: [...c.hosts],
       ...(c.methods === undefined ? {} : { methods: [...c.methods] }),
       ...(c.paths === undefined ? {} : { paths: [...c.paths] }),
+      ...(c.env === undefined ? {} : { env: [...c.env] }),
       inject: toInjection(c.inject, at),
     };
   });
