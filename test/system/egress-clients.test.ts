@@ -5,6 +5,8 @@
  * upstream checks it), and the secret is in no variable inside.
  */
 import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSession, type Session } from '../../src/index.js';
 import { loadPolicy } from '../../src/policy/index.js';
@@ -16,6 +18,21 @@ const SECRET_ENV = 'AIRLOCK_TEST_CLIENTS_SECRET';
 
 let api: TestServer;
 let session: Session;
+let stateDir: string;
+let workspace: string;
+
+/** Every regular file under `dir`, read whole (the state directory is small in a test). */
+function filesUnder(dir: string): Array<{ path: string; text: string }> {
+  const out: Array<{ path: string; text: string }> = [];
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    const st = statSync(p, { throwIfNoEntry: false });
+    if (st === undefined) continue;
+    if (st.isDirectory()) out.push(...filesUnder(p));
+    else if (st.isFile()) out.push({ path: p, text: readFileSync(p).toString('latin1') });
+  }
+  return out;
+}
 
 beforeAll(async () => {
   process.env[SECRET_ENV] = SECRET;
@@ -36,9 +53,11 @@ network:
     - { id: api-token, hosts: [api.example.test], secret: 'env:${SECRET_ENV}', env: [API_TOKEN], inject: { header: authorization, format: 'Bearer {secret}' } }
 `,
   });
+  stateDir = tempDir('clients-state');
+  workspace = tempDir('clients-ws');
   session = await createSession({
-    workspace: tempDir('clients-ws'),
-    stateDir: tempDir('clients-state'),
+    workspace,
+    stateDir,
     policy,
     workspaceMode: 'direct',
     egress: { testing: { resolver: scriptedResolver({ 'api.example.test': [['127.0.0.1']] }), upstreamCa: pki.caPem } },
@@ -90,5 +109,11 @@ describe('clients and placeholders inside a session', () => {
     ].join('\n');
     const r = await session.exec(['python3', '-c', script], { timeoutMs: 60_000 });
     expect(r.stdout).toMatch(/^403 \S+/);
+  });
+
+  it('[egress.placeholder-no-leak] after all that, the secret is in no file the session wrote on the host (audit log, state, workspace)', () => {
+    const files = [...filesUnder(stateDir), ...filesUnder(workspace)];
+    expect(files.some((f) => f.path.endsWith('.jsonl'))).toBe(true); // the audit log is among them
+    expect(files.filter((f) => f.text.includes(SECRET)).map((f) => f.path)).toEqual([]);
   });
 });
