@@ -114,6 +114,8 @@ function spawnHelper(
   try {
     child = spawn(helper, [String(lingerMs)], {
       stdio: ['ignore', 'pipe', 'pipe', client, upstream],
+      // It needs nothing from the host's environment, which may hold secrets.
+      env: {},
     });
   } catch {
     return null;
