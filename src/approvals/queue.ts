@@ -55,6 +55,14 @@ export interface RequestOptions {
   timeoutMs?: number;
   /** Where this ask's events go (the session's event channel), instead of the queue's `publish`. */
   publish?: (event: ApprovalEvent) => void;
+  /**
+   * Aborted when the requester stops waiting (its client went away, or its own bound ran
+   * out). The ask then ends as `expired` (the abort reason, when a string, is recorded as the
+   * resolution's reason) and the promise resolves with that, so no person approves what
+   * nobody waits for. When a merged repeat still waits on the same ask, the ask stays pending
+   * for it and only this request's promise rejects with the abort reason.
+   */
+  signal?: AbortSignal;
 }
 
 /** A person's answer, as a channel hands it to {@link ApprovalQueue.decide}. */
@@ -250,6 +258,8 @@ interface Waiter {
   startMs: number;
   execId: string | null;
   publish: ((e: ApprovalEvent) => void) | undefined;
+  /** Undoes what was attached for the waiter (an abort listener) once it is settled. */
+  detach?: () => void;
 }
 
 /** The decision a stored, decided row stands for. */
@@ -374,6 +384,7 @@ export function createApprovalQueue(options: ApprovalQueueOptions): ApprovalQueu
       timers.delete(record.id);
     }
     for (const w of set) {
+      w.detach?.();
       const d = decisionOf(record, w.startMs);
       const time = new Date().toISOString();
       const execId = w.execId === null ? {} : { execId: w.execId };
@@ -464,6 +475,31 @@ export function createApprovalQueue(options: ApprovalQueueOptions): ApprovalQueu
     updatePolling();
   }
 
+  /** When `signal` aborts, the waiter gives up: the ask expires, unless another waiter remains. */
+  function abandonOnAbort(id: string, w: Waiter, signal: AbortSignal): void {
+    const onAbort = (): void => {
+      const set = waiters.get(id);
+      if (closed || set === undefined || !set.has(w)) return; // settled already
+      if (set.size > 1) {
+        set.delete(w);
+        w.reject(signal.reason);
+        return;
+      }
+      const reason = typeof signal.reason === 'string' && signal.reason !== '' ? signal.reason.slice(0, 2000) : 'the requester stopped waiting';
+      // False when it was decided meanwhile (here or in another process): the tick settles it with that decision.
+      store.expireNow(id, reason, Date.now());
+      tick(true);
+    };
+    if (signal.aborted) {
+      queueMicrotask(onAbort);
+      return;
+    }
+    signal.addEventListener('abort', onAbort, { once: true });
+    w.detach = () => {
+      signal.removeEventListener('abort', onAbort);
+    };
+  }
+
   function submit(ask: AskInput, opts: RequestOptions = {}): { id: string; merged: boolean; decision: Promise<ApprovalDecision> } {
     checkOpen();
     const parsed = askSchema.safeParse(ask);
@@ -542,7 +578,9 @@ export function createApprovalQueue(options: ApprovalQueueOptions): ApprovalQueu
     });
 
     const decision = new Promise<ApprovalDecision>((resolve, reject) => {
-      attachWaiter(id, { resolve, reject, startMs, execId, publish: opts.publish }, expiresMs);
+      const w: Waiter = { resolve, reject, startMs, execId, publish: opts.publish };
+      attachWaiter(id, w, expiresMs);
+      if (opts.signal !== undefined) abandonOnAbort(id, w, opts.signal);
     });
     try {
       emit(

@@ -396,6 +396,20 @@ export class ApprovalStore {
     });
   }
 
+  /** Ends a pending row now, as expired, because nobody waits for it any more; false when it was not pending. */
+  expireNow(id: string, reason: string, nowMs: number): boolean {
+    return this.run(() => {
+      const seq = this.nextSeq();
+      const r = this.db
+        .prepare(
+          `UPDATE asks SET status = 'expired', expires_ms = ?, decided_ms = ?, decided_by = 'airlock', channel = 'system', scope = NULL, decision_reason = ?, rule_text = NULL, seq = ?
+           WHERE id = ? AND status = 'pending'`,
+        )
+        .run(nowMs, nowMs, reason, seq, id);
+      return r.changes === 1;
+    });
+  }
+
   /** Marks every overdue pending row expired; returns how many. */
   expireOverdue(nowMs: number): number {
     return this.run(() => {

@@ -3,6 +3,7 @@
  * Nothing here falls back to a default when a value is present but wrong: an unknown key,
  * a CIDR with host bits, a base URL that is not https are errors that stop the session.
  */
+import { existsSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 
 import { z } from 'zod';
@@ -17,6 +18,7 @@ import {
 } from './credentials.js';
 import { systemResolver, type EgressResolver } from './guard.js';
 import { parseAbsoluteTarget, type ParsedHost } from './host.js';
+import { findTunnelHelper } from './native-tunnel.js';
 import { compileHostPattern, compilePathPattern, type HostPattern, type PathPattern } from './match.js';
 import type { EgressAsk, EgressDecide, EgressEvent, EgressProxyOptions } from './types.js';
 import type { LlmApi, ModelPrice } from './usage.js';
@@ -62,6 +64,7 @@ export interface NormalizedOptions {
   readonly connectTimeoutMs: number;
   readonly resolveTimeoutMs: number;
   readonly secretEnv: Readonly<Record<string, string | undefined>> | null;
+  readonly tunnelHelper: string | null;
 }
 
 const fn = <T>() => z.custom<T>((v) => typeof v === 'function', { message: 'must be a function' });
@@ -165,6 +168,7 @@ const optionsSchema = z.strictObject({
   connectTimeoutMs: timeout.optional(),
   resolveTimeoutMs: timeout.optional(),
   secretEnv: z.record(z.string(), z.string().optional()).optional(),
+  tunnelHelper: z.union([z.literal(false), z.string().min(1)]).optional(),
 });
 
 function invalid(path: string, message: string, hint: string): AirlockError {
@@ -208,17 +212,7 @@ export function normalizeOptions(input: EgressProxyOptions): NormalizedOptions {
     );
   }
 
-  const cidrAllow = (o.cidrAllow ?? []).map((text, i) => {
-    const c = parseCidr(text);
-    if (c === null) {
-      throw invalid(
-        `cidrAllow[${i}]`,
-        `"${text}" is not a CIDR range (or has bits set below its prefix)`,
-        'Write a range such as "127.0.0.1/32" or "10.1.2.0/24".',
-      );
-    }
-    return c;
-  });
+  const cidrAllow = parseCidrAllow(o.cidrAllow ?? [], 'cidrAllow');
 
   const hostPatterns = (hosts: readonly string[], at: string): HostPattern[] =>
     hosts.map((h, i) => {
@@ -309,7 +303,35 @@ export function normalizeOptions(input: EgressProxyOptions): NormalizedOptions {
     connectTimeoutMs: o.connectTimeoutMs ?? 10_000,
     resolveTimeoutMs: o.resolveTimeoutMs ?? 5_000,
     secretEnv: o.secretEnv ?? null,
+    tunnelHelper: tunnelHelperOf(o.tunnelHelper),
   };
+}
+
+/** Parses CIDR allows; `at` names the option in errors. */
+export function parseCidrAllow(texts: readonly string[], at: string): Cidr[] {
+  return texts.map((text, i) => {
+    const c = parseCidr(text);
+    if (c === null) {
+      throw invalid(
+        `${at}[${i}]`,
+        `"${text}" is not a CIDR range (or has bits set below its prefix)`,
+        'Write a range such as "127.0.0.1/32" or "10.1.2.0/24".',
+      );
+    }
+    return c;
+  });
+}
+
+function tunnelHelperOf(value: string | false | undefined): string | null {
+  if (value === false) return null;
+  if (value === undefined) return findTunnelHelper();
+  if (!isAbsolute(value) || !existsSync(value))
+    throw new AirlockError(
+      'E_EGRESS_TUNNEL_HELPER_MISSING',
+      `egress.tunnelHelper: ${JSON.stringify(value)} is not an absolute path to an existing file`,
+      { hint: 'Run `npm run build` (it builds native/build/airlock-tunnel), or leave tunnelHelper unset.' },
+    );
+  return value;
 }
 
 function definedBudgets(o: Readonly<Record<string, number | undefined>>): EgressBudgets {

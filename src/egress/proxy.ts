@@ -22,6 +22,7 @@ import { rootCertificates, TLSSocket } from 'node:tls';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 
 import { AirlockError, isErrnoException } from '../errors/index.js';
+import type { Cidr } from './address.js';
 import { BUDGET_UNITS, BudgetTracker, type BudgetBreach } from './budget.js';
 import { createSessionCa, type SessionCa } from './ca.js';
 import {
@@ -34,13 +35,15 @@ import { budgetBody, DENIED_HEADER, denialBody, headerSafe, rawResponse } from '
 import { checkDestination } from './guard.js';
 import { endToEnd, pairs } from './headers.js';
 import { formatAuthority, parseAuthority, parseHost, printable, type ParsedHost } from './host.js';
-import { normalizeOptions, type NormalizedOptions } from './options.js';
+import { handOffTunnel, type NativeTunnel } from './native-tunnel.js';
+import { normalizeOptions, parseCidrAllow, type NormalizedOptions } from './options.js';
 import { ReplaceStream, replaceAll } from './replace-stream.js';
 import { removeStaleSocket } from './socket-file.js';
 import { BASE_URL_PREFIX, routeRequest, type HttpRoute, type TunnelContext } from './route.js';
 import { parseSecretRef, resolveSecret } from './secrets.js';
 import type {
   EgressDecision,
+  EgressDecide,
   EgressEvent,
   EgressMode,
   EgressProxy,
@@ -56,6 +59,8 @@ import { PinnedAgent, dialAddresses, withTarget, type UpstreamTarget } from './u
 import { costOf, endpointKind, priceFor, UsageCollector } from './usage.js';
 
 const TUNNEL_START_TIMEOUT_MS = 10_000;
+// What a CONNECT client may send before its tunnel opens that the proxy holds for it.
+const MAX_EARLY_BYTES = 64 * 1024;
 // How long one side of a tunnel may take to flush and close after the other side closed.
 const TUNNEL_LINGER_MS = 30_000;
 
@@ -136,6 +141,10 @@ export async function createEgressProxy(options: EgressProxyOptions): Promise<Eg
     ...(caBundlePem !== undefined ? { caBundlePem } : {}),
     sandboxEnv: () => sandboxEnv(cfg, credentials, proxyUrl, ca !== null),
     stats: () => core.stats(),
+    setRules: (rules) => {
+      core.setRules(rules);
+    },
+    tunnelHelper: cfg.tunnelHelper,
     close: () => core.close(),
   };
 }
@@ -199,6 +208,7 @@ class ProxyCore {
   readonly #agent: PinnedAgent;
   readonly #tunnels = new WeakMap<Duplex, TunnelContext>();
   readonly #sockets = new Set<Duplex>();
+  readonly #nativeTunnels = new Set<NativeTunnel>();
   readonly #budget: BudgetTracker;
   readonly #closing = new AbortController();
   readonly #instance = randomUUID().slice(0, 8);
@@ -206,9 +216,16 @@ class ProxyCore {
   #allowed = 0;
   #denied = 0;
   #listening = false;
+  #helperCpuMs = 0;
+  // The policy and CIDR allows in force: replaced by setRules when the session's policy changes.
+  #decide: EgressDecide;
+  #cidrAllow: readonly Cidr[];
+  #spliced = 0;
 
   constructor(cfg: NormalizedOptions, credentials: CredentialTable, ca: SessionCa | null) {
     this.#cfg = cfg;
+    this.#decide = cfg.decide;
+    this.#cidrAllow = cfg.cidrAllow;
     this.#credentials = credentials;
     this.#ca = ca;
     this.#agent = new PinnedAgent({ connectTimeoutMs: cfg.connectTimeoutMs, extraCa: cfg.upstreamCa });
@@ -289,6 +306,16 @@ class ProxyCore {
     await chmod(path, 0o600);
   }
 
+  setRules(rules: { readonly decide: EgressDecide; readonly cidrAllow?: readonly string[] }): void {
+    if (typeof rules.decide !== 'function')
+      throw new AirlockError('E_CONFIG_INVALID', 'egress.setRules: decide must be a function', {
+        hint: 'Pass the decide function of the new policy.',
+      });
+    const cidrAllow = parseCidrAllow(rules.cidrAllow ?? [], 'setRules.cidrAllow');
+    this.#decide = rules.decide;
+    this.#cidrAllow = cidrAllow;
+  }
+
   stats(): EgressStats {
     const u = this.#budget.used;
     return {
@@ -300,7 +327,10 @@ class ProxyCore {
       inputTokens: u.inputTokens,
       outputTokens: u.outputTokens,
       costUsd: u.costUsd,
-      openConnections: this.#sockets.size,
+      // A tunnel carried by the helper is two connections the helper holds.
+      openConnections: this.#sockets.size + 2 * this.#nativeTunnels.size,
+      tunnelsSpliced: this.#spliced,
+      tunnelHelperCpuMs: this.#helperCpuMs,
       budgetsExceeded: this.#budget.breached,
     };
   }
@@ -316,6 +346,7 @@ class ProxyCore {
         )
       : Promise.resolve();
     for (const s of this.#sockets) s.destroy();
+    for (const t of this.#nativeTunnels) t.child.kill('SIGKILL');
     this.#agent.destroy();
     await closed;
     await unlink(this.#cfg.socketPath).catch(() => undefined);
@@ -406,7 +437,7 @@ class ProxyCore {
   async #judge(req: EgressRequest, signal: AbortSignal): Promise<Judgement> {
     let decision: EgressDecision;
     try {
-      const d: unknown = this.#cfg.decide(req);
+      const d: unknown = this.#decide(req);
       if (!isDecision(d)) throw new Error('decide returned something that is not a decision');
       decision = d;
     } catch (err) {
@@ -434,19 +465,30 @@ class ProxyCore {
         },
       };
     }
+    // Aborted with a reason whenever the proxy stops waiting, so the asker can end the ask
+    // (an approval queue marks it expired rather than leaving it pending for nobody).
     const controller = new AbortController();
     const onAbort = (): void => {
-      controller.abort();
+      controller.abort(
+        this.#closing.signal.aborted
+          ? 'the egress proxy closed while the request waited'
+          : 'the client went away while the request waited',
+      );
     };
-    signal.addEventListener('abort', onAbort, { once: true });
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
     let timer: NodeJS.Timeout | undefined;
     try {
       const timeout = new Promise<'timeout'>((resolve) => {
         timer = setTimeout(() => {
+          controller.abort(
+            `the egress proxy stopped waiting after ${Math.round(this.#cfg.askTimeoutMs / 1000)} s without an answer`,
+          );
           resolve('timeout');
         }, this.#cfg.askTimeoutMs);
       });
       const aborted = new Promise<'timeout'>((resolve) => {
+        if (controller.signal.aborted) resolve('timeout');
         controller.signal.addEventListener(
           'abort',
           () => {
@@ -480,7 +522,8 @@ class ProxyCore {
       return { allowed: false, decision: { ...decision, reason }, answer };
     } finally {
       clearTimeout(timer);
-      controller.abort();
+      // The answer is in (or the wait is over): whatever the asker still holds can go.
+      controller.abort('the egress proxy has its answer');
       signal.removeEventListener('abort', onAbort);
     }
   }
@@ -526,7 +569,27 @@ class ProxyCore {
     }
     const { host, port } = authority.value;
     const x = this.#newExchange('tunnel', 'CONNECT', 'https', host.host, port, null);
+    // While the request is judged (a person may be asked), read what the client sends so that
+    // its EOF is seen: a client that closed its side has given up, and the ask must end with
+    // it. What it sent meanwhile (an eager ClientHello) is kept and goes first.
+    const early: Buffer[] = head.length > 0 ? [head] : [];
+    let earlyBytes = head.length;
+    const onEarly = (chunk: Buffer): void => {
+      early.push(chunk);
+      earlyBytes += chunk.length;
+      if (earlyBytes > MAX_EARLY_BYTES) socket.pause(); // enough; the rest waits in the kernel
+    };
+    const onEarlyEnd = (): void => {
+      closed.abort();
+    };
+    socket.on('data', onEarly);
+    socket.once('end', onEarlyEnd);
+    socket.resume();
     const judgement = await this.#judge({ host: host.host, port, scheme: 'https' }, signal);
+    socket.removeListener('data', onEarly);
+    socket.removeListener('end', onEarlyEnd);
+    socket.pause();
+    head = early.length === 1 ? (early[0] as Buffer) : Buffer.concat(early);
     this.#applyJudgement(x, judgement);
     if (!judgement.allowed) {
       this.#refuseRaw(
@@ -558,11 +621,12 @@ class ProxyCore {
       return;
     }
     const guard = await checkDestination(host, {
-      cidrAllow: this.#cfg.cidrAllow,
+      cidrAllow: this.#cidrAllow,
       resolver: this.#cfg.resolver,
       timeoutMs: this.#cfg.resolveTimeoutMs,
     });
     if (signal.aborted) {
+      socket.destroy();
       x.error = 'client went away';
       this.#finish(x);
       return;
@@ -593,6 +657,7 @@ class ProxyCore {
       });
       if (signal.aborted) {
         upstream.destroy();
+        socket.destroy();
         x.error = 'client went away';
         this.#finish(x);
         return;
@@ -757,6 +822,48 @@ class ProxyCore {
       return;
     }
     this.#budget.addRequest();
+    // Without a byte budget nothing needs to see the bytes: the helper splices them in the
+    // kernel. Under a byte budget, Node counts them as they flow so it can cut on the byte.
+    if (this.#cfg.tunnelHelper !== null && !this.#budget.tracksBytes) {
+      this.#spliceNative(socket, upstream, first, x, this.#cfg.tunnelHelper);
+      return;
+    }
+    this.#spliceInNode(socket, upstream, first, x);
+  }
+
+  /** Hands the tunnel to the helper; if the handoff cannot happen, Node carries it. */
+  #spliceNative(socket: Duplex, upstream: Socket, first: Buffer, x: Exchange, helper: string): void {
+    handOffTunnel(helper, socket, upstream, first, TUNNEL_LINGER_MS).then(
+      (tunnel) => {
+        if (tunnel === null) {
+          // `first` is written already; the tunnel ended or the helper did not start.
+          this.#spliceInNode(socket, upstream, Buffer.alloc(0), x);
+          return;
+        }
+        this.#nativeTunnels.add(tunnel);
+        this.#spliced++;
+        void tunnel.done.then((r) => {
+          this.#nativeTunnels.delete(tunnel);
+          this.#helperCpuMs += r.cpuMs;
+          x.bytesUp = tunnel.movedByNode.up + r.bytesUp;
+          x.bytesDown = tunnel.movedByNode.down + r.bytesDown;
+          if (r.error !== null) x.error ??= r.error;
+          this.#budget.addBytesUp(x.bytesUp);
+          this.#budget.addBytesDown(x.bytesDown);
+          this.#finish(x);
+        });
+      },
+      (err: unknown) => {
+        x.error ??= errorText(err);
+        socket.destroy();
+        upstream.destroy();
+        this.#finish(x);
+      },
+    );
+  }
+
+  /** Copies a tunnel through Node streams. */
+  #spliceInNode(socket: Duplex, upstream: Socket, first: Buffer, x: Exchange): void {
     if (first.length > 0) upstream.write(first);
     socket.pipe(upstream);
     upstream.pipe(socket);
@@ -783,7 +890,8 @@ class ProxyCore {
       if (--open > 0) return;
       if (!this.#budget.tracksBytes) {
         // No byte budget: the socket's own counters, read once, cost nothing per chunk.
-        x.bytesUp = upstream.bytesWritten; // a fresh socket: everything it carried is the tunnel's
+        // A fresh socket: everything it carried is the tunnel's (a failed handoff's writes too).
+        x.bytesUp = upstream.bytesWritten;
         x.bytesDown = upstream.bytesRead;
         this.#budget.addBytesUp(x.bytesUp);
         this.#budget.addBytesDown(x.bytesDown);
@@ -1054,7 +1162,7 @@ class ProxyCore {
     let addresses = route.addresses;
     if (addresses === null) {
       const guard = await checkDestination(route.host, {
-        cidrAllow: this.#cfg.cidrAllow,
+        cidrAllow: this.#cidrAllow,
         resolver: this.#cfg.resolver,
         timeoutMs: this.#cfg.resolveTimeoutMs,
       });

@@ -49,11 +49,14 @@ export const EGRESS_REQUIREMENTS = {
     'LLM token and cost budgets are read from usage fields (streaming included) and enforced with 429',
   'egress.budget-unpriced': 'a cost budget is spent when a model has no price, rather than left unbounded',
   'egress.base-url-verified': 'base-URL mode forwards only over HTTPS with a verified certificate',
+  'egress.native-tunnel':
+    'an opaque tunnel handed to the splice helper loses, reorders and duplicates no byte either way, reports its bytes, and is cut when the proxy closes',
   'egress.options': 'invalid or unknown options are errors that stop the session, never silently dropped',
   'egress.socket-private':
     'the proxy socket is mode 0600, a live socket is never taken over, and close removes it',
   // In a session (src/session/egress.ts), checked from inside real sandboxes.
-  'egress.session-http': 'in a session, plain HTTP to an allowed host goes through the proxy and only through it',
+  'egress.session-http':
+    'in a session, plain HTTP to an allowed host goes through the proxy and only through it',
   'egress.session-https':
     'in a session, HTTPS to an intercepted host works with the session CA mounted inside, and the host injects the credential',
   'egress.session-method-rule':
@@ -61,13 +64,18 @@ export const EGRESS_REQUIREMENTS = {
   'egress.policy-decide':
     "a session's proxy decides with the policy part's own decide: CONNECT for opaque tunnels, method and path otherwise",
   'egress.session-ask': 'in a session with no approval queue attached, an ask verdict is a deny',
+  'egress.session-policy-reload':
+    "a session's proxy judges with the policy the session holds now: a rule a person grants mid-session applies from the next request",
+  'egress.ask-cancelled':
+    'a network ask the proxy stops waiting for (the client went away, or its own wait ran out) is ended in the approvals queue, never left pending',
   'egress.no-direct-route':
     'in a session, ignoring the proxy variables, raw TCP, UDP and DNS reach nothing outside the sandbox',
   'egress.credentials-host-only':
     'in a session, a credential resolved on the host is in no variable, file or process inside the sandbox',
   'egress.session-events':
     "every request through a session's proxy is a network.request record in its audit log, and destroy closes the proxy and removes its socket",
-  'egress.cli': '`airlock run` and `airlock session create` start the proxy from the policy, and only when it can let anything out',
+  'egress.cli':
+    '`airlock run` and `airlock session create` start the proxy from the policy, and only when it can let anything out',
 } as const;
 
 /** A security requirement id of the egress part. */

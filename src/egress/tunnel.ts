@@ -88,6 +88,8 @@ export function peekTunnel(socket: Duplex, head: Buffer, timeoutMs: number): Pro
     socket.once('close', onClose);
     socket.once('end', onClose);
     check();
+    // The caller may have paused the socket (a 'data' listener alone does not undo pause()).
+    if (!settled) socket.resume();
   });
 }
 

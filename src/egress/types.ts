@@ -134,6 +134,10 @@ export interface EgressStats {
   readonly inputTokens: number;
   readonly outputTokens: number;
   readonly costUsd: number;
+  /** Opaque tunnels handed to the splice helper so far. */
+  readonly tunnelsSpliced: number;
+  /** CPU time spent by tunnel helpers that have finished (opaque tunnels spliced natively), ms. */
+  readonly tunnelHelperCpuMs: number;
   readonly openConnections: number;
   readonly budgetsExceeded: readonly BudgetName[];
 }
@@ -210,6 +214,13 @@ export interface EgressProxyOptions {
   readonly resolveTimeoutMs?: number;
   /** Environment for `env:` secret references. Default `process.env`. */
   readonly secretEnv?: Readonly<Record<string, string | undefined>>;
+  /**
+   * Who copies the bytes of opaque tunnels once they are judged: the path of the
+   * `airlock-tunnel` helper (splice(2), see native/tunnel.c), or `false` for Node streams.
+   * Default: the helper `npm run build` makes, or Node streams when it is not built. Tunnels
+   * under a byte budget are always copied in Node, which counts them as they flow.
+   */
+  readonly tunnelHelper?: string | false;
 }
 
 /** A running proxy. */
@@ -227,6 +238,16 @@ export interface EgressProxy {
   sandboxEnv(): Record<string, string>;
   /** Current counters. */
   stats(): EgressStats;
+  /**
+   * Replaces the policy (`decide`) and the CIDR allows, from the next request on: a session
+   * whose policy was reloaded (a rule a person granted) judges with the new one. Requests
+   * already decided keep their verdict: an open opaque tunnel stays open (requests inside an
+   * intercepted tunnel are judged one by one, so they see the new rules). Credentials and
+   * budgets stay as they were at start. Invalid CIDRs throw and change nothing.
+   */
+  setRules(rules: { readonly decide: EgressDecide; readonly cidrAllow?: readonly string[] }): void;
+  /** The tunnel helper opaque tunnels are handed to, or null when Node copies them. */
+  readonly tunnelHelper: string | null;
   /** Stops listening, cuts open connections and removes the socket. */
   close(): Promise<void>;
 }

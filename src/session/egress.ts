@@ -236,6 +236,11 @@ export interface ApprovalAskOptions {
   timeoutMs?: number;
   /** The session's event channel, for `approval.*` events. */
   publish: (event: ApprovalEvent) => void;
+  /**
+   * Called after a person approved with scope `rule` (the rule is in the policy file now):
+   * the session reloads its policy and hands it to the proxy (`SessionEgress.setPolicy`).
+   */
+  onRuleGranted?: () => void;
 }
 
 /**
@@ -268,11 +273,18 @@ export function createApprovalAsk(o: ApprovalAskOptions): EgressAsk {
         },
         ...(o.policyFile === undefined ? {} : { policyFile: o.policyFile }),
       },
-      { publish: o.publish, ...(o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs }) },
+      {
+        publish: o.publish,
+        ...(o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs }),
+        // The proxy stops waiting when the client goes away or its own bound runs out: the
+        // ask then ends in the queue (expired), so nobody approves a request no one waits for.
+        signal: req.signal,
+      },
     );
     if (!answer.approved) return 'deny';
     // Uses the approval up, and throws (a deny) if it was for anything but this request.
     o.queue.authorize(answer, action);
+    if (answer.scope === 'rule') o.onRuleGranted?.();
     return 'allow';
   };
 }
@@ -286,6 +298,11 @@ export interface SessionEgress {
   readonly bridges: readonly Bridge[];
   /** Proxy and CA variables (and credential placeholders) for every command. */
   readonly env: Readonly<Record<string, string>>;
+  /**
+   * Judges by `policy` from the next request on (its network rules and CIDR allows). The
+   * session calls it whenever its policy changes, e.g. after a person granted a rule.
+   */
+  setPolicy(policy: Policy | undefined): void;
   /** Closes the proxy and removes its socket and directory. Idempotent. */
   close(): Promise<void>;
 }
@@ -342,6 +359,9 @@ export async function startSessionEgress(o: StartSessionEgressOptions): Promise<
     extraBinds: [{ hostPath: dir, sandboxPath: EGRESS_DIR_IN_SANDBOX, readOnly: true }],
     bridges: [{ port, socketPath: EGRESS_SOCKET_IN_SANDBOX }],
     env: proxy.sandboxEnv(),
+    setPolicy: (policy) => {
+      proxy.setRules({ decide: createPolicyDecide(policy), cidrAllow: allowedCidrs(policy) });
+    },
     close: () => {
       closing ??= (async () => {
         try {

@@ -529,6 +529,7 @@ export async function createSession(options: SessionOptions): Promise<Session> {
                 ...(options.policy === undefined || options.policy.file === '<text>' ? {} : { policyFile: options.policy.file }),
                 ...(options.policy?.compiled.approvalTimeoutMs == null ? {} : { timeoutMs: options.policy.compiled.approvalTimeoutMs }),
                 publish: (e) => { publishApproval(e); },
+                onRuleGranted: () => { reloadPolicyFile(); },
               }),
             }),
       });
@@ -673,6 +674,22 @@ export async function createSession(options: SessionOptions): Promise<Session> {
 
   const decideContext = createDecideContext({ workspace: WORKSPACE, home: SANDBOX_HOME });
   let currentPolicy = options.policy;
+  // One place changes the policy in force, so the egress proxy judges by the same one.
+  const usePolicy = (p: Policy): void => {
+    currentPolicy = p;
+    egress?.setPolicy(p);
+  };
+  // After a network ask granted with scope `rule`: the rule is in the policy file now. A file
+  // that no longer loads keeps the policy in force (stricter, never wider).
+  const reloadPolicyFile = (): void => {
+    const file = currentPolicy?.file;
+    if (file === undefined || file === '<text>') return;
+    try {
+      usePolicy(loadPolicy({ path: file }));
+    } catch {
+      // keep the current policy
+    }
+  };
   let execSeq = 0;
   const start = (
     argv: readonly string[],
@@ -737,7 +754,7 @@ export async function createSession(options: SessionOptions): Promise<Session> {
             // The confirmed rule is in the policy file now; later actions are judged by it.
             // A file that no longer loads keeps the policy in force (stricter, never wider).
             try {
-              currentPolicy = loadPolicy({ path: policy.file });
+              usePolicy(loadPolicy({ path: policy.file }));
             } catch {
               // keep the current policy
             }
@@ -917,7 +934,7 @@ export async function createSession(options: SessionOptions): Promise<Session> {
       return currentPolicy;
     },
     setPolicy: (p) => {
-      currentPolicy = p;
+      usePolicy(p);
     },
     destroy,
     protectedChanges: currentProtectedChanges,
