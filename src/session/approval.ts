@@ -32,8 +32,8 @@ export interface WaitForApprovalInput {
   readonly diff?: () => Promise<string>;
   /** Builds the error thrown when the person denies or nobody answers in time. */
   readonly refuse: (why: string) => Error;
-  /** Called after a `rule` grant was written into the policy file. */
-  readonly onRuleGranted: () => void;
+  /** Called after a `rule` grant (approval `approvalId`) was written into the policy file. */
+  readonly onRuleGranted: (approvalId: string) => void;
 }
 
 /** What to run for an authorized canonical action. */
@@ -80,6 +80,6 @@ export async function waitForApproval(input: WaitForApprovalInput): Promise<Appr
     );
   }
   const canonical = input.queue.authorize(decision, action);
-  if (decision.scope === 'rule') input.onRuleGranted();
+  if (decision.scope === 'rule') input.onRuleGranted(decision.id);
   return runFor(canonical, input.request);
 }

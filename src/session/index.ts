@@ -695,14 +695,17 @@ export async function createSession(options: SessionOptions): Promise<Session> {
           ...(write?.contentSha256 === undefined ? {} : { contentSha256: write.contentSha256 }),
           ...(write?.diff === undefined ? {} : { diff: write.diff }),
           refuse: (why) => new PolicyDeniedError(subject, asked, why),
-          onRuleGranted: () => {
+          onRuleGranted: (approvalId) => {
             // The confirmed rule is in the policy file now; later actions are judged by it.
-            // A file that no longer loads keeps the policy in force (stricter, never wider).
+            // A file that no longer loads keeps the policy in force (stricter, never wider),
+            // and says so: a person who granted a rule expects it to hold.
+            let error: string | undefined;
             try {
               currentPolicy = loadPolicy({ path: policy.file });
-            } catch {
-              // keep the current policy
+            } catch (err) {
+              error = err instanceof Error ? err.message : String(err);
             }
+            events.publish(createEvent('policy.reload', id, { file: policy.file, ok: error === undefined, ...(error === undefined ? {} : { error }), approvalId, execId }));
           },
         });
         // A caller that never waits for the result must not see an unhandled rejection.
@@ -945,5 +948,7 @@ export {
   type NamedSessionOptions,
   type RemoteExec,
   type RemoteExecIO,
+  type SessionHostApprovals,
+  type SessionHostOptions,
   type SessionRecord,
 } from './named.js';
