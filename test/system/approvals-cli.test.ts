@@ -92,7 +92,7 @@ function airlock(args: string[], env: Record<string, string> = {}): Promise<Done
 }
 
 /** The announcement of a new ask: its id. */
-const ANNOUNCED = /airlock: approval needed (ap_[0-9a-z]+) \[exec\] ([^:]+): decide with airlock approve (ap_[0-9a-z]+)/;
+const ANNOUNCED = /airlock: approval needed (ap_[0-9a-z]+) \[exec(?:, destructive)?\] (.+?): decide with airlock approve (ap_[0-9a-z]+)/;
 
 interface AuditRecord {
   type: string;
@@ -182,6 +182,39 @@ describe('airlock run with an asking policy', () => {
     const trail = approvalTrail(await auditOf(sessionOf(r.stderr)), id);
     expect(trail.map((e) => e.type)).toEqual(['approval.requested', 'approval.expired']);
     expect(trail[1]?.data['waitedMs']).toBeGreaterThanOrEqual(1000);
+  });
+
+  it('approvals.run-tty: on a terminal the ask is also in the window title (saved and restored), and the command still gets its pty', async () => {
+    // script(1) gives airlock a terminal as stdin, stdout and stderr, as a TUI agent would have.
+    const cmd = `${process.execPath} ${CLI} run -p ${askPolicy} -- sh -c 'tty; echo in-a-tty'`;
+    const child = spawn('script', ['-qfec', cmd, '/dev/null'], {
+      cwd: ws,
+      env: { PATH: process.env['PATH'] ?? '', AIRLOCK_HOME: home, TERM: 'xterm' },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let out = '';
+    const announced = new Promise<string>((resolve, reject) => {
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        const m = ANNOUNCED.exec(out);
+        if (m?.[1] !== undefined) resolve(m[1]);
+      });
+      child.on('close', () => { reject(new Error(`ended without an announcement: ${JSON.stringify(out)}`)); });
+    });
+    const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
+    const id = await announced;
+    expect((await airlock(['approve', id])).code).toBe(0);
+    expect(await closed).toBe(0);
+    expect(out).toMatch(/\/dev\/pts\/\d+/);
+    expect(out).toContain('in-a-tty');
+    const push = out.indexOf('\x1b[22;2t');
+    const title = out.indexOf('\x1b]2;airlock: 1 approval waiting - airlock approvals\x07');
+    const pop = out.indexOf('\x1b[23;2t');
+    expect(push).toBeGreaterThanOrEqual(0);
+    expect(title).toBeGreaterThan(push);
+    expect(pop).toBeGreaterThan(title);
+    // The line starts at the left margin even in raw mode.
+    expect(out).toMatch(new RegExp(`\\r\\nairlock: approval needed ${id} `));
   });
 
   it('approvals.run-http: --approval-server prints the page; a signed webhook says where to answer, and an approval over HTTP runs the command', async () => {
