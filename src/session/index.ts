@@ -712,7 +712,21 @@ export async function createSession(options: SessionOptions): Promise<Session> {
         approval.catch(() => undefined);
       }
     }
-    const approvedRun = approval ?? Promise.resolve(request);
+    // A signal while the command waits for a person cancels it: it never starts, even if
+    // someone approves later (its caller gave up on it; a late start would be a surprise).
+    let cancelWait: ((signal: NodeJS.Signals | number) => void) | undefined;
+    const approvedRun =
+      approval === undefined
+        ? Promise.resolve(request)
+        : Promise.race([
+            approval.finally(() => { cancelWait = undefined; }),
+            new Promise<never>((_resolve, reject) => {
+              cancelWait = (sig) => {
+                cancelWait = undefined;
+                reject(new AirlockError('E_EXEC_CANCELLED', `${request.argv.join(' ')}: cancelled by signal ${String(sig)} while it waited for approval; it never started`, { hint: 'Run it again when a person can answer the ask (`airlock approvals`).' }));
+              };
+            }),
+          ]);
     let t0 = performance.now();
     // Nothing runs before its record is durable: an action that cannot be recorded does not run.
     const gate = approvedRun.then(async (run) => {
@@ -781,7 +795,10 @@ export async function createSession(options: SessionOptions): Promise<Session> {
       done: started.then((h) => h.done),
       write: (d) => { via((h) => { h.write(d); }); },
       end: () => { via((h) => { h.end(); }); },
-      signal: (sig) => { via((h) => { h.signal(sig); }); },
+      signal: (sig) => {
+        if (cancelWait !== undefined) cancelWait(sig);
+        else via((h) => { h.signal(sig); });
+      },
       resize: (c, r) => { via((h) => { h.resize(c, r); }); },
     };
     const ruleTimeout = decision?.exec?.timeout;

@@ -157,6 +157,28 @@ describe('approvals attached to a session', () => {
     expect(queue.list({ status: 'pending', sessionId: session.id })).toHaveLength(0);
   });
 
+  it('approvals.cancel-while-waiting: a signal to a command that waits for a person cancels it; approving later starts nothing', async () => {
+    const proc = session.spawn(['touch', 'cancelled.txt']);
+    const ask = await nextAsk();
+    proc.kill('SIGKILL'); // what the session host does when its client goes away
+    await expect(proc.wait()).rejects.toMatchObject({ code: 'E_EXEC_CANCELLED', message: expect.stringMatching(/never started/) as unknown });
+    const granted = new Promise<void>((resolve) => {
+      const stop = session.events.subscribe((e) => {
+        if (e.type === 'approval.granted' && e.data.approvalId === ask.id) {
+          stop();
+          resolve();
+        }
+      });
+    });
+    queue.decide(ask.id, { decision: 'approve', digest: ask.digest, by: 'user:test', channel: 'test' });
+    await granted;
+    // A command that would have started after the grant would have published exec.started
+    // first, then run: neither happened for this exec.
+    await session.exec(['ls']);
+    expect(events.some((e) => e.type === 'exec.started' && e.data.argv.includes('cancelled.txt'))).toBe(false);
+    expect(existsSync(join(ws, 'cancelled.txt'))).toBe(false);
+  });
+
   it('approvals.rule-grant: a confirmed rule is written, the policy reloaded (and audited), and the same command runs without a prompt', async () => {
     const first = session.exec(['pwd']);
     const ask = await nextAsk();
