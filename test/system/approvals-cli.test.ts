@@ -157,6 +157,10 @@ describe('airlock run with an asking policy', () => {
     // The command started only after the grant.
     const types = audit.map((e) => e.type);
     expect(types.indexOf('exec.started')).toBeGreaterThan(types.indexOf('approval.granted'));
+    // A finished run has no record, but `session show` still reports its prompts.
+    const shown = await airlock(['session', 'show', sessionOf(r.stderr), '--json']);
+    expect(shown.code).toBe(0);
+    expect(JSON.parse(shown.stdout)).toMatchObject({ session: { id: sessionOf(r.stderr) }, prompts: { prompts: 1, approved: 1, denied: 0 } });
   });
 
   it('approvals.run-attached: `airlock deny ID` stops the command before it starts; exit 1 with the reason', async () => {
