@@ -5,7 +5,7 @@
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { loadPolicy } from '../policy/index.js';
 import { openApprovalChannels, type ApprovalChannels, type ApprovalWebhookConfig } from '../server/index.js';
-import { createSession, type Session, type SessionOptions } from '../session/index.js';
+import { createSession, newSessionId, type Session, type SessionOptions } from '../session/index.js';
 import { createMcpServer } from './server.js';
 
 /** Options for {@link runMcpServer}. */
@@ -32,8 +32,10 @@ export async function runMcpServer(options: RunMcpOptions): Promise<void> {
   const { policyPath, approvalServer, approvalPort, approvalWebhook, version, ...sessionOptions } = options;
   delete sessionOptions.log;
   const policy = policyPath === undefined ? undefined : loadPolicy({ path: policyPath });
+  const id = sessionOptions.id ?? newSessionId();
   const channels: ApprovalChannels = await openApprovalChannels({
     stateDir: options.stateDir,
+    sessionId: id,
     http: approvalServer === false ? false : { ...(approvalPort === undefined ? {} : { port: approvalPort }) },
     ...(approvalWebhook === undefined ? {} : { webhook: approvalWebhook }),
     onWebhookFailure: (d) => { log(`airlock mcp: webhook delivery of ${d.approvalId} failed after ${d.attempts} attempts: ${d.error ?? ''}`); },
@@ -42,7 +44,7 @@ export async function runMcpServer(options: RunMcpOptions): Promise<void> {
   const http = channels.server;
   let session: Session | undefined;
   try {
-    session = await createSession({ ...sessionOptions, approvals, ...(policy === undefined ? {} : { policy }) });
+    session = await createSession({ ...sessionOptions, id, approvals, ...(policy === undefined ? {} : { policy }) });
     log(`airlock mcp: session ${session.id}, workspace ${session.workspace}${policy === undefined ? ', no policy' : `, policy ${policy.file}`}`);
     if (http !== undefined) log(`airlock mcp: approvals at ${http.pageUrl}`);
     const server = createMcpServer({

@@ -28,6 +28,11 @@ export interface ApprovalChannelsOptions {
   /** POST each new ask to this URL, signed. */
   webhook?: ApprovalWebhookConfig;
   /**
+   * The one session this process runs, when it runs one: the webhook then carries only its
+   * asks (another process's sessions on the same state directory have their own channels).
+   */
+  sessionId?: string;
+  /**
    * Count the terminal commands (`airlock approvals`, `approve`, `deny`) among the channels
    * an ask is offered on, for a process that does not announce asks itself (a session host).
    */
@@ -95,6 +100,7 @@ export async function openApprovalChannels(options: ApprovalChannelsOptions): Pr
       webhook = attachWebhook(queue, {
         url: options.webhook.url,
         secret: options.webhook.secret,
+        ...(options.sessionId === undefined ? {} : { sessionId: options.sessionId }),
         ...(server === undefined ? {} : { apiBaseUrl: server.url }),
         ...(onFailure === undefined ? {} : { onDelivery: (d: WebhookDelivery) => { if (!d.ok) onFailure(d); } }),
       });

@@ -188,7 +188,7 @@ export interface SessionHostOptions {
    * `ask` in the named session waits for `airlock approve ID` from any terminal. Without it
    * an `ask` is a deny.
    */
-  openApprovals?: (input: { stateDir: string; webhook?: { url: string; secret: string } }) => Promise<SessionHostApprovals>;
+  openApprovals?: (input: { stateDir: string; sessionId: string; webhook?: { url: string; secret: string } }) => Promise<SessionHostApprovals>;
 }
 
 /** The session host: run by `airlock __session-host`, receives its options over IPC. */
@@ -201,7 +201,7 @@ export async function runSessionHost(hostOptions: SessionHostOptions = {}): Prom
   let approvals: SessionHostApprovals | undefined;
   try {
     const { policyPath, approvalWebhook, ...rest } = opts;
-    approvals = await hostOptions.openApprovals?.({ stateDir, ...(approvalWebhook === undefined ? {} : { webhook: approvalWebhook }) });
+    approvals = await hostOptions.openApprovals?.({ stateDir, sessionId: opts.id, ...(approvalWebhook === undefined ? {} : { webhook: approvalWebhook }) });
     const session = await createSession({
       ...rest,
       name: opts.name,

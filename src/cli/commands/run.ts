@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import {
   STAGED_RETENTION_MS,
   createSession,
+  newSessionId,
   describeChanges,
   finishStagedRun,
   type Session,
@@ -118,10 +119,12 @@ export function register(program: Command, setExit: (code: number) => void): voi
       const policyPath = policyPathFrom(opts);
       const policy = policyPath === undefined ? undefined : loadPolicy({ path: policyPath });
       const sessionOptions = sessionOptionsFrom(opts);
+      const id = newSessionId();
       // An `ask` waits on the state directory's queue: `airlock approve ID` from another
       // terminal, the page when started, or the webhook answers it.
       const channels = await openApprovalChannels({
         stateDir: sessionOptions.stateDir,
+        sessionId: id,
         http: opts.approvalServer === true || port !== undefined ? { ...(port === undefined ? {} : { port }) } : false,
         ...(webhook === undefined ? {} : { webhook }),
         onWebhookFailure: (d) => {
@@ -131,7 +134,7 @@ export function register(program: Command, setExit: (code: number) => void): voi
       let session: Session;
       try {
         if (channels.server !== undefined) process.stderr.write(`airlock: approvals at ${channels.server.pageUrl}\n`);
-        session = await createSession({ ...(policy === undefined ? {} : { policy }), ...sessionOptions, approvals: channels.queue });
+        session = await createSession({ ...(policy === undefined ? {} : { policy }), ...sessionOptions, id, approvals: channels.queue });
       } catch (err) {
         await channels.close();
         throw err;

@@ -206,9 +206,10 @@ export function register(program: Command, setExit: (code: number) => void): voi
       // The host answers asks through the state directory's queue (and the webhook, when
       // `session create --webhook` configured one); `airlock approve ID` decides them.
       await runSessionHost({
-        openApprovals: ({ stateDir, webhook }) =>
+        openApprovals: ({ stateDir, sessionId, webhook }) =>
           openApprovalChannels({
             stateDir,
+            sessionId,
             terminal: true,
             ...(webhook === undefined ? {} : { webhook }),
             onWebhookFailure: (d) => {
