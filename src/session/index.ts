@@ -4,7 +4,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, realpathSync, rmSync, statSync, writeFileSync, readFileSync, readdirSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { constants as osConstants, homedir } from 'node:os';
 import { join, relative, isAbsolute, posix } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { AirlockError, type ErrorCode } from '../errors/index.js';
@@ -655,6 +655,8 @@ export async function createSession(options: SessionOptions): Promise<Session> {
     let decision: Decision | undefined;
     // Set when a person must decide first; resolves to what they approved (and nothing else runs).
     let approval: Promise<ApprovedRun> | undefined;
+    // Aborts the wait for a person, until they answered.
+    let waiting: AbortController | undefined;
     // What runs: the caller's arrays are copied now, or, after an ask, replaced by exactly
     // what the person approved (the caller may still hold and change its own arrays).
     const request: ApprovedRun = { argv: [...argv], cwd, ...(opts.env === undefined ? {} : { env: { ...opts.env } }) };
@@ -681,6 +683,8 @@ export async function createSession(options: SessionOptions): Promise<Session> {
           throw new PolicyDeniedError(subject, decision, `${decision.reason}; it needs a person's approval and no approval channel is attached to this session`);
         }
         const asked = decision;
+        const controller = new AbortController();
+        waiting = controller;
         approval = waitForApproval({
           queue: options.approvals,
           sessionId: id,
@@ -695,6 +699,11 @@ export async function createSession(options: SessionOptions): Promise<Session> {
           ...(write?.contentSha256 === undefined ? {} : { contentSha256: write.contentSha256 }),
           ...(write?.diff === undefined ? {} : { diff: write.diff }),
           refuse: (why) => new PolicyDeniedError(subject, asked, why),
+          signal: controller.signal,
+          cancelled: (sig) =>
+            new AirlockError('E_EXEC_CANCELLED', `${subject}: cancelled by ${typeof sig === 'number' ? (Object.entries(osConstants.signals).find(([, n]) => n === sig)?.[0] ?? `signal ${sig}`) : String(sig)} while it waited for approval; it never started`, {
+              hint: 'Run it again when a person can answer the ask (`airlock approvals`).',
+            }),
           onRuleGranted: (approvalId) => {
             // The confirmed rule is in the policy file now; later actions are judged by it.
             // A file that no longer loads keeps the policy in force (stricter, never wider),
@@ -709,24 +718,10 @@ export async function createSession(options: SessionOptions): Promise<Session> {
           },
         });
         // A caller that never waits for the result must not see an unhandled rejection.
-        approval.catch(() => undefined);
+        approval.then(() => { waiting = undefined; }, () => { waiting = undefined; });
       }
     }
-    // A signal while the command waits for a person cancels it: it never starts, even if
-    // someone approves later (its caller gave up on it; a late start would be a surprise).
-    let cancelWait: ((signal: NodeJS.Signals | number) => void) | undefined;
-    const approvedRun =
-      approval === undefined
-        ? Promise.resolve(request)
-        : Promise.race([
-            approval.finally(() => { cancelWait = undefined; }),
-            new Promise<never>((_resolve, reject) => {
-              cancelWait = (sig) => {
-                cancelWait = undefined;
-                reject(new AirlockError('E_EXEC_CANCELLED', `${request.argv.join(' ')}: cancelled by signal ${String(sig)} while it waited for approval; it never started`, { hint: 'Run it again when a person can answer the ask (`airlock approvals`).' }));
-              };
-            }),
-          ]);
+    const approvedRun = approval ?? Promise.resolve(request);
     let t0 = performance.now();
     // Nothing runs before its record is durable: an action that cannot be recorded does not run.
     const gate = approvedRun.then(async (run) => {
@@ -796,7 +791,9 @@ export async function createSession(options: SessionOptions): Promise<Session> {
       write: (d) => { via((h) => { h.write(d); }); },
       end: () => { via((h) => { h.end(); }); },
       signal: (sig) => {
-        if (cancelWait !== undefined) cancelWait(sig);
+        // A signal while the command waits for a person cancels it: it never starts, even if
+        // someone approves later (its caller gave up on it; a late start would be a surprise).
+        if (waiting !== undefined) waiting.abort(sig);
         else via((h) => { h.signal(sig); });
       },
       resize: (c, r) => { via((h) => { h.resize(c, r); }); },

@@ -157,23 +157,15 @@ describe('approvals attached to a session', () => {
     expect(queue.list({ status: 'pending', sessionId: session.id })).toHaveLength(0);
   });
 
-  it('approvals.cancel-while-waiting: a signal to a command that waits for a person cancels it; approving later starts nothing', async () => {
+  it('approvals.cancel-while-waiting: a signal to a command that waits for a person cancels it and withdraws the ask; nothing runs', async () => {
     const proc = session.spawn(['touch', 'cancelled.txt']);
     const ask = await nextAsk();
     proc.kill('SIGKILL'); // what the session host does when its client goes away
-    await expect(proc.wait()).rejects.toMatchObject({ code: 'E_EXEC_CANCELLED', message: expect.stringMatching(/never started/) as unknown });
-    const granted = new Promise<void>((resolve) => {
-      const stop = session.events.subscribe((e) => {
-        if (e.type === 'approval.granted' && e.data.approvalId === ask.id) {
-          stop();
-          resolve();
-        }
-      });
-    });
-    queue.decide(ask.id, { decision: 'approve', digest: ask.digest, by: 'user:test', channel: 'test' });
-    await granted;
-    // A command that would have started after the grant would have published exec.started
-    // first, then run: neither happened for this exec.
+    await expect(proc.wait()).rejects.toMatchObject({ code: 'E_EXEC_CANCELLED', message: 'touch cancelled.txt: cancelled by SIGKILL while it waited for approval; it never started' });
+    // Withdrawn: nobody is left to approve an action that will not run.
+    expect(queue.get(ask.id)?.resolution).toMatchObject({ status: 'denied', by: 'airlock', channel: 'system', reason: 'its caller cancelled it before anyone answered' });
+    expect(() => queue.decide(ask.id, { decision: 'approve', digest: ask.digest, by: 'user:test', channel: 'test' })).toThrow(expect.objectContaining({ code: 'E_APPROVAL_DECIDED' }));
+    expect(events.find((e) => e.type === 'approval.denied' && e.data.approvalId === ask.id)?.data).toMatchObject({ by: 'airlock', channel: 'system' });
     await session.exec(['ls']);
     expect(events.some((e) => e.type === 'exec.started' && e.data.argv.includes('cancelled.txt'))).toBe(false);
     expect(existsSync(join(ws, 'cancelled.txt'))).toBe(false);
