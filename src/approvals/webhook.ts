@@ -31,6 +31,11 @@ export interface WebhookOptions {
   allowInsecureHttp?: boolean;
   /** Told of every delivery's outcome. */
   onDelivery?: (result: WebhookDelivery) => void;
+  /**
+   * Deliver only the asks of this session (a process that runs one session, such as
+   * `airlock run`); default every ask of the queue (`airlock serve`).
+   */
+  sessionId?: string;
 }
 
 /** The outcome of delivering one ask. */
@@ -217,6 +222,7 @@ export function attachWebhook(queue: ApprovalQueue, options: WebhookOptions): We
 
   const stop = queue.watch((change) => {
     if (closed || change.type !== 'requested') return;
+    if (options.sessionId !== undefined && change.record.sessionId !== options.sessionId) return;
     if (!queue.claimDelivery(change.record.id, target)) return;
     const p = deliver(change.record).finally(() => inFlight.delete(p));
     inFlight.add(p);

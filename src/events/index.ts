@@ -11,6 +11,7 @@ export type {
   SessionCreatedData,
   SessionStoppedData,
   PolicyDecisionData,
+  PolicyReloadData,
   ActionKind,
   Verdict,
   ApprovalRequestedData,

@@ -61,6 +61,22 @@ export interface PolicyDecisionData {
   requestId?: string;
 }
 
+/**
+ * `policy.reload`: after a person confirmed a `rule` grant, the session reloaded its policy
+ * file (`ok`), or could not (the file no longer loads) and kept the policy it had, which is
+ * stricter than the one with the rule.
+ */
+export interface PolicyReloadData {
+  /** The policy file. */
+  file: string;
+  ok: boolean;
+  /** Why the file did not load. */
+  error?: string;
+  /** The approval whose rule grant caused the reload. */
+  approvalId?: string;
+  execId?: string;
+}
+
 /** `approval.requested`: an `ask` verdict put an action in front of a person. */
 export interface ApprovalRequestedData {
   approvalId: string;
@@ -237,6 +253,7 @@ export interface EventData {
   'session.created': SessionCreatedData;
   'session.stopped': SessionStoppedData;
   'policy.decision': PolicyDecisionData;
+  'policy.reload': PolicyReloadData;
   'approval.requested': ApprovalRequestedData;
   'approval.granted': ApprovalGrantedData;
   'approval.denied': ApprovalDeniedData;
@@ -273,6 +290,7 @@ export const EVENT_TYPES = [
   'session.created',
   'session.stopped',
   'policy.decision',
+  'policy.reload',
   'approval.requested',
   'approval.granted',
   'approval.denied',

@@ -3,10 +3,9 @@
  * on stdio. stdout belongs to the protocol; everything for the operator goes to stderr.
  */
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
-import { createApprovalQueue, type ApprovalQueue } from '../approvals/index.js';
 import { loadPolicy } from '../policy/index.js';
-import { startApprovalServer, type ApprovalServer } from '../server/index.js';
-import { createSession, type Session, type SessionOptions } from '../session/index.js';
+import { openApprovalChannels, type ApprovalChannels, type ApprovalWebhookConfig } from '../server/index.js';
+import { createSession, newSessionId, type Session, type SessionOptions } from '../session/index.js';
 import { createMcpServer } from './server.js';
 
 /** Options for {@link runMcpServer}. */
@@ -19,6 +18,8 @@ export interface RunMcpOptions extends Omit<SessionOptions, 'policy'> {
   approvalServer?: boolean;
   /** Port for the approvals page (default 0: any free port). */
   approvalPort?: number;
+  /** POST each new ask, signed, to this webhook. */
+  approvalWebhook?: ApprovalWebhookConfig;
   /** Server version reported to clients. */
   version?: string;
   /** Where operator messages go (default stderr). */
@@ -28,20 +29,22 @@ export interface RunMcpOptions extends Omit<SessionOptions, 'policy'> {
 /** Runs `airlock mcp` until the client closes stdin; destroys the session at the end. */
 export async function runMcpServer(options: RunMcpOptions): Promise<void> {
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const { policyPath, approvalServer, approvalPort, version, ...sessionOptions } = options;
+  const { policyPath, approvalServer, approvalPort, approvalWebhook, version, ...sessionOptions } = options;
   delete sessionOptions.log;
   const policy = policyPath === undefined ? undefined : loadPolicy({ path: policyPath });
-  const approvals: ApprovalQueue = createApprovalQueue({
+  const id = sessionOptions.id ?? newSessionId();
+  const channels: ApprovalChannels = await openApprovalChannels({
     stateDir: options.stateDir,
-    validatePolicy: (text, file) => loadPolicy({ text, path: file }),
+    sessionId: id,
+    http: approvalServer === false ? false : { ...(approvalPort === undefined ? {} : { port: approvalPort }) },
+    ...(approvalWebhook === undefined ? {} : { webhook: approvalWebhook }),
+    onWebhookFailure: (d) => { log(`airlock mcp: webhook delivery of ${d.approvalId} failed after ${d.attempts} attempts: ${d.error ?? ''}`); },
   });
-  let http: ApprovalServer | undefined;
+  const approvals = channels.queue;
+  const http = channels.server;
   let session: Session | undefined;
   try {
-    if (approvalServer !== false) {
-      http = await startApprovalServer({ queue: approvals, stateDir: options.stateDir, ...(approvalPort === undefined ? {} : { port: approvalPort }) });
-    }
-    session = await createSession({ ...sessionOptions, approvals, ...(policy === undefined ? {} : { policy }) });
+    session = await createSession({ ...sessionOptions, id, approvals, ...(policy === undefined ? {} : { policy }) });
     log(`airlock mcp: session ${session.id}, workspace ${session.workspace}${policy === undefined ? ', no policy' : `, policy ${policy.file}`}`);
     if (http !== undefined) log(`airlock mcp: approvals at ${http.pageUrl}`);
     const server = createMcpServer({
@@ -72,7 +75,6 @@ export async function runMcpServer(options: RunMcpOptions): Promise<void> {
         log(`airlock mcp: the agent's changes are staged; review with \`airlock diff ${session.id}\`, then \`airlock apply ${session.id}\` or \`airlock discard ${session.id}\``);
       }
     }
-    await http?.close();
-    approvals.close();
+    await channels.close();
   }
 }

@@ -6,3 +6,5 @@
 export { startApprovalServer } from './http.js';
 export type { ApprovalServer, ApprovalServerOptions, ApprovalView } from './http.js';
 export { addToken, loadOrCreateTokens, LOCAL_TOKEN_NAME, newToken, tokensPath } from './tokens.js';
+export { openApprovalChannels, runningServerUrl } from './channels.js';
+export type { ApprovalChannels, ApprovalChannelsOptions, ApprovalWebhookConfig } from './channels.js';

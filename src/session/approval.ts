@@ -32,8 +32,15 @@ export interface WaitForApprovalInput {
   readonly diff?: () => Promise<string>;
   /** Builds the error thrown when the person denies or nobody answers in time. */
   readonly refuse: (why: string) => Error;
-  /** Called after a `rule` grant was written into the policy file. */
-  readonly onRuleGranted: () => void;
+  /**
+   * Aborted when the caller gives up on the action while it waits (a signal to the command):
+   * the ask is withdrawn (denied by `airlock` via `system`, unless an identical ask shares it)
+   * and the wait rejects with `cancelled(abort reason)`. Nothing runs, whatever is decided later.
+   */
+  readonly signal?: AbortSignal;
+  readonly cancelled?: (reason: unknown) => Error;
+  /** Called after a `rule` grant (approval `approvalId`) was written into the policy file. */
+  readonly onRuleGranted: (approvalId: string) => void;
 }
 
 /** What to run for an authorized canonical action. */
@@ -51,6 +58,22 @@ function runFor(canonical: CanonicalAction, request: ApprovedRun): ApprovedRun {
 }
 
 /**
+ * Takes back an ask nobody else waits on: it is denied (by `airlock`, via `system`), so a
+ * person is not left to approve an action that will not run. An ask that identical asks were
+ * merged into stays, for them.
+ */
+function withdraw(queue: ApprovalQueue, id: string): void {
+  try {
+    const r = queue.get(id);
+    if (r?.status === 'pending' && r.count === 1) {
+      queue.decide(id, { decision: 'deny', by: 'airlock', channel: 'system', reason: 'its caller cancelled it before anyone answered' });
+    }
+  } catch {
+    // decided meanwhile, or the queue closed: either way nothing runs
+  }
+}
+
+/**
  * Puts an asked action in front of a person and waits. Resolves to what may run; rejects
  * (through `refuse`) when the person denies it or the wait times out.
  */
@@ -59,7 +82,9 @@ export async function waitForApproval(input: WaitForApprovalInput): Promise<Appr
   const action: ApprovalAction =
     input.contentSha256 === undefined || input.action.kind !== 'file.write' ? input.action : { ...input.action, contentSha256: input.contentSha256 };
   const diff = input.diff === undefined ? undefined : await input.diff();
-  const decision = await input.queue.request(
+  const cancelled = (): Error => input.cancelled?.(input.signal?.reason) ?? new Error('cancelled');
+  if (input.signal?.aborted === true) throw cancelled();
+  const submitted = input.queue.submit(
     {
       sessionId: input.sessionId,
       sessionName: input.sessionName,
@@ -71,6 +96,22 @@ export async function waitForApproval(input: WaitForApprovalInput): Promise<Appr
     },
     { ...(input.timeoutMs === undefined ? {} : { timeoutMs: input.timeoutMs }), publish: input.publish },
   );
+  let onAbort: (() => void) | undefined;
+  const decision = await (input.signal === undefined
+    ? submitted.decision
+    : Promise.race([
+        submitted.decision,
+        new Promise<never>((_resolve, reject) => {
+          onAbort = () => {
+            // Rejected first: the denial that withdrawing records must not win the race.
+            reject(cancelled());
+            withdraw(input.queue, submitted.id);
+          };
+          input.signal?.addEventListener('abort', onAbort, { once: true });
+        }),
+      ]).finally(() => {
+        if (onAbort !== undefined) input.signal?.removeEventListener('abort', onAbort);
+      }));
   if (!decision.approved) {
     const seconds = Math.round(decision.waitedMs / 1000);
     throw input.refuse(
@@ -80,6 +121,6 @@ export async function waitForApproval(input: WaitForApprovalInput): Promise<Appr
     );
   }
   const canonical = input.queue.authorize(decision, action);
-  if (decision.scope === 'rule') input.onRuleGranted();
+  if (decision.scope === 'rule') input.onRuleGranted(decision.id);
   return runFor(canonical, input.request);
 }

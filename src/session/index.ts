@@ -4,7 +4,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, realpathSync, rmSync, statSync, writeFileSync, readFileSync, readdirSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { constants as osConstants, homedir } from 'node:os';
 import { join, relative, isAbsolute, posix } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { protectedChanges, snapshotProtected, type ProtectedChange } from './protected-watch.js';
@@ -710,6 +710,8 @@ export async function createSession(options: SessionOptions): Promise<Session> {
     let decision: Decision | undefined;
     // Set when a person must decide first; resolves to what they approved (and nothing else runs).
     let approval: Promise<ApprovedRun> | undefined;
+    // Aborts the wait for a person, until they answered.
+    let waiting: AbortController | undefined;
     // What runs: the caller's arrays are copied now, or, after an ask, replaced by exactly
     // what the person approved (the caller may still hold and change its own arrays).
     const request: ApprovedRun = { argv: [...argv], cwd, ...(opts.env === undefined ? {} : { env: { ...opts.env } }) };
@@ -736,6 +738,8 @@ export async function createSession(options: SessionOptions): Promise<Session> {
           throw new PolicyDeniedError(subject, decision, `${decision.reason}; it needs a person's approval and no approval channel is attached to this session`);
         }
         const asked = decision;
+        const controller = new AbortController();
+        waiting = controller;
         approval = waitForApproval({
           queue: options.approvals,
           sessionId: id,
@@ -750,18 +754,26 @@ export async function createSession(options: SessionOptions): Promise<Session> {
           ...(write?.contentSha256 === undefined ? {} : { contentSha256: write.contentSha256 }),
           ...(write?.diff === undefined ? {} : { diff: write.diff }),
           refuse: (why) => new PolicyDeniedError(subject, asked, why),
-          onRuleGranted: () => {
+          signal: controller.signal,
+          cancelled: (sig) =>
+            new AirlockError('E_EXEC_CANCELLED', `${subject}: cancelled by ${typeof sig === 'number' ? (Object.entries(osConstants.signals).find(([, n]) => n === sig)?.[0] ?? `signal ${sig}`) : String(sig)} while it waited for approval; it never started`, {
+              hint: 'Run it again when a person can answer the ask (`airlock approvals`).',
+            }),
+          onRuleGranted: (approvalId) => {
             // The confirmed rule is in the policy file now; later actions are judged by it.
-            // A file that no longer loads keeps the policy in force (stricter, never wider).
+            // A file that no longer loads keeps the policy in force (stricter, never wider),
+            // and says so: a person who granted a rule expects it to hold.
+            let error: string | undefined;
             try {
               usePolicy(loadPolicy({ path: policy.file }));
-            } catch {
-              // keep the current policy
+            } catch (err) {
+              error = err instanceof Error ? err.message : String(err);
             }
+            events.publish(createEvent('policy.reload', id, { file: policy.file, ok: error === undefined, ...(error === undefined ? {} : { error }), approvalId, execId }));
           },
         });
         // A caller that never waits for the result must not see an unhandled rejection.
-        approval.catch(() => undefined);
+        approval.then(() => { waiting = undefined; }, () => { waiting = undefined; });
       }
     }
     const approvedRun = approval ?? Promise.resolve(request);
@@ -833,7 +845,12 @@ export async function createSession(options: SessionOptions): Promise<Session> {
       done: started.then((h) => h.done),
       write: (d) => { via((h) => { h.write(d); }); },
       end: () => { via((h) => { h.end(); }); },
-      signal: (sig) => { via((h) => { h.signal(sig); }); },
+      signal: (sig) => {
+        // A signal while the command waits for a person cancels it: it never starts, even if
+        // someone approves later (its caller gave up on it; a late start would be a surprise).
+        if (waiting !== undefined) waiting.abort(sig);
+        else via((h) => { h.signal(sig); });
+      },
       resize: (c, r) => { via((h) => { h.resize(c, r); }); },
     };
     const ruleTimeout = decision?.exec?.timeout;
@@ -1036,5 +1053,7 @@ export {
   type NamedSessionOptions,
   type RemoteExec,
   type RemoteExecIO,
+  type SessionHostApprovals,
+  type SessionHostOptions,
   type SessionRecord,
 } from './named.js';

@@ -16,6 +16,7 @@ import { AirlockError, isAirlockError } from '../errors/index.js';
 import { loadPolicy, type Decision } from '../policy/index.js';
 import { FrameDecoder, FrameType, encodeFrame } from '../sandbox/protocol.js';
 import { createSession, newSessionId, PolicyDeniedError, sessionOwnerAlive, type ExecResult, type SessionOptions } from './index.js';
+import type { ApprovalQueue } from '../approvals/index.js';
 import { openStagedWorkspace } from '../workspace/index.js';
 import { stagingRootOf, type SessionWorkspaceMode } from './staging.js';
 import type { Denial } from './denial.js';
@@ -97,8 +98,14 @@ export function findSession(stateDir: string, nameOrId: string): SessionRecord {
 /** Options for {@link createNamedSession}. */
 // `egress` is left to the policy (a session host receives its options as JSON, and the test
 // hooks are functions).
-export interface NamedSessionOptions extends Omit<SessionOptions, 'name' | 'id' | 'stateDir' | 'extraBinds' | 'bridges' | 'policy' | 'egress'> {
+// The approval queue is opened by the session host itself (see `runSessionHost`).
+export interface NamedSessionOptions extends Omit<SessionOptions, 'name' | 'id' | 'stateDir' | 'extraBinds' | 'bridges' | 'policy' | 'egress' | 'approvals'> {
   name: string;
+  /**
+   * POST each new ask of the session, signed, to this webhook. Handed to the session host
+   * over its IPC channel (never its command line or environment).
+   */
+  approvalWebhook?: { url: string; secret: string };
   /** Policy file, loaded (and validated) by the session host. */
   policyPath?: string;
   stateDir: string;
@@ -168,21 +175,40 @@ export async function createNamedSession(options: NamedSessionOptions): Promise<
   return reply.record;
 }
 
+/** The approval queue a session host waits on, and how to close it. */
+export interface SessionHostApprovals {
+  readonly queue: ApprovalQueue;
+  close(): Promise<void>;
+}
+
+/** Options for {@link runSessionHost}. */
+export interface SessionHostOptions {
+  /**
+   * Opens the state directory's approval queue (and the webhook, if configured), so that an
+   * `ask` in the named session waits for `airlock approve ID` from any terminal. Without it
+   * an `ask` is a deny.
+   */
+  openApprovals?: (input: { stateDir: string; sessionId: string; webhook?: { url: string; secret: string } }) => Promise<SessionHostApprovals>;
+}
+
 /** The session host: run by `airlock __session-host`, receives its options over IPC. */
-export async function runSessionHost(): Promise<void> {
+export async function runSessionHost(hostOptions: SessionHostOptions = {}): Promise<void> {
   const opts = await new Promise<Omit<NamedSessionOptions, 'cliPath'> & { id: string }>((resolve) => {
     process.once('message', (m) => { resolve(m as never); });
   });
   const stateDir = opts.stateDir;
   let server: Server | undefined;
+  let approvals: SessionHostApprovals | undefined;
   try {
-    const { policyPath, ...rest } = opts;
+    const { policyPath, approvalWebhook, ...rest } = opts;
+    approvals = await hostOptions.openApprovals?.({ stateDir, sessionId: opts.id, ...(approvalWebhook === undefined ? {} : { webhook: approvalWebhook }) });
     const session = await createSession({
       ...rest,
       name: opts.name,
       id: opts.id,
       stateDir,
       ...(policyPath === undefined ? {} : { policy: loadPolicy({ path: policyPath }) }),
+      ...(approvals === undefined ? {} : { approvals: approvals.queue }),
     });
     const record: StoredRecord = {
       id: session.id,
@@ -203,7 +229,11 @@ export async function runSessionHost(): Promise<void> {
     const stop = (): Promise<void> => {
       stopping ??= (async () => {
         server?.close();
-        await session.destroy();
+        try {
+          await session.destroy();
+        } finally {
+          await approvals?.close();
+        }
         writeRecord(stateDir, { ...record, state: 'stopped', stoppedAt: new Date().toISOString() });
         rmSync(sock, { force: true });
       })();
@@ -227,6 +257,7 @@ export async function runSessionHost(): Promise<void> {
       ? err.toJSON()
       : { code: 'E_INTERNAL', message: (err as Error).message, hint: 'See the session host log.' };
     process.send?.({ ok: false, error: e });
+    await approvals?.close().catch(() => undefined);
     process.exit(2);
   }
 }
@@ -335,7 +366,25 @@ function serveConnection(conn: Socket, session: Awaited<ReturnType<typeof create
     conn.resume();
     // A client that goes away takes its command with it, as a closed terminal would.
     conn.on('close', () => { p.kill('SIGKILL'); });
-    const result = await p.wait();
+    // A rule grant whose policy file no longer loads is said to the person who ran the command.
+    const stopNotices = session.events.subscribe((e) => {
+      if (e.type === 'policy.reload' && !e.data.ok && !conn.destroyed) {
+        const line = `airlock: warning: the rule of approval ${e.data.approvalId ?? '?'} was written to ${e.data.file}, but the file no longer loads (${e.data.error ?? 'unknown error'}); session ${session.id} keeps its previous, stricter policy.\n`;
+        conn.write(encodeFrame(FrameType.Stderr, 0, Buffer.from(line)));
+      }
+    });
+    let result: ExecResult;
+    try {
+      result = await p.wait();
+    } catch (err) {
+      // An ask that was denied or expired: the command never started. The error keeps its
+      // decision, so the client explains it as it would a plain deny.
+      const e = isAirlockError(err) ? err.toJSON() : { code: 'E_INTERNAL', message: String(err), hint: '' };
+      conn.end(encodeFrame(FrameType.Error, 0, Buffer.from(JSON.stringify(e))));
+      return;
+    } finally {
+      stopNotices();
+    }
     conn.end(encodeFrame(FrameType.Exit, 0, Buffer.from(JSON.stringify(result))));
   })().catch(() => conn.destroy());
 }

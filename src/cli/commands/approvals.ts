@@ -5,7 +5,6 @@
  * src/approvals and src/server.
  */
 import type { Command } from 'commander';
-import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { createInterface } from 'node:readline';
 import {
@@ -20,7 +19,9 @@ import {
 import type { ApprovalQueue, ApprovalRecord, GrantScope } from '../../approvals/index.js';
 import { AirlockError } from '../../errors/index.js';
 import { addToken, loadOrCreateTokens, startApprovalServer } from '../../server/index.js';
+import { loadPolicy } from '../../policy/index.js';
 import { resolveStateDir } from '../../session/index.js';
+import { addWebhookOptions, webhookFrom } from '../approval-options.js';
 import { EXIT, printJson, reportError, usageError } from '../output.js';
 
 /** Receives a command's exit status. */
@@ -41,7 +42,8 @@ function localUser(): string {
 async function withQueue(setExit: SetExit, json: boolean, body: (queue: ApprovalQueue) => Promise<number> | number): Promise<void> {
   let queue: ApprovalQueue | null = null;
   try {
-    queue = createApprovalQueue({ stateDir: resolveStateDir() });
+    // A confirmed rule is written only if the policy file still loads with it.
+    queue = createApprovalQueue({ stateDir: resolveStateDir(), validatePolicy: (text, file) => loadPolicy({ text, path: file }) });
     setExit(await body(queue));
   } catch (err) {
     setExit(reportError(err, json));
@@ -152,16 +154,6 @@ function printDecided(r: ApprovalRecord, json: boolean): void {
   if (res?.ruleError !== null && res?.ruleError !== undefined) out(`rule not written: ${res.ruleError}`);
 }
 
-function secretFrom(opts: { webhookSecretEnv?: string; webhookSecretFile?: string }): string {
-  if (opts.webhookSecretEnv !== undefined) {
-    const v = process.env[opts.webhookSecretEnv];
-    if (v === undefined || v === '') throw usageError(`--webhook-secret-env: $${opts.webhookSecretEnv} is not set`, 'Export the secret in that variable first.');
-    return v;
-  }
-  if (opts.webhookSecretFile !== undefined) return readFileSync(opts.webhookSecretFile, 'utf8').trim();
-  throw usageError('--webhook needs --webhook-secret-env NAME or --webhook-secret-file PATH', 'The secret never goes on the command line, where other users can read it.');
-}
-
 /** `airlock approvals`, `airlock approve`, `airlock deny`, `airlock serve`. */
 export function register(program: Command, setExit: SetExit): void {
   program
@@ -256,16 +248,15 @@ export function register(program: Command, setExit: SetExit): void {
       });
     });
 
-  program
-    .command('serve')
-    .description('serve the approvals API and web page on 127.0.0.1 until interrupted')
-    .option('--port <n>', 'port (default 0: any free port)', '0')
-    .option('--host <addr>', 'loopback address: 127.0.0.1 or ::1', '127.0.0.1')
-    .option('--rotate-token', 'replace every API token before starting')
-    .option('--new-token <name>', 'create (or replace) a named API token, print it, and exit: for a webhook receiver or a bot')
-    .option('--webhook <url>', 'POST every new ask, signed, to this URL')
-    .option('--webhook-secret-env <name>', 'the environment variable holding the webhook HMAC secret')
-    .option('--webhook-secret-file <path>', 'a file holding the webhook HMAC secret')
+  addWebhookOptions(
+    program
+      .command('serve')
+      .description('serve the approvals API and web page on 127.0.0.1 until interrupted')
+      .option('--port <n>', 'port (default 0: any free port)', '0')
+      .option('--host <addr>', 'loopback address: 127.0.0.1 or ::1', '127.0.0.1')
+      .option('--rotate-token', 'replace every API token before starting')
+      .option('--new-token <name>', 'create (or replace) a named API token, print it, and exit: for a webhook receiver or a bot'),
+  )
     .option('--json', 'print {url, pageUrl} as JSON')
     .action(async (opts: { port: string; host: string; rotateToken?: boolean; newToken?: string; webhook?: string; webhookSecretEnv?: string; webhookSecretFile?: string; json?: boolean }) => {
       const json = opts.json === true;
@@ -287,14 +278,15 @@ export function register(program: Command, setExit: SetExit): void {
         return;
       }
       await withQueue(setExit, json, async (queue) => {
+        const hook = webhookFrom(opts);
         const tokens = loadOrCreateTokens(stateDir, { rotate: opts.rotateToken === true });
         const server = await startApprovalServer({ queue, stateDir, host: opts.host, port, tokens });
         const webhook =
-          opts.webhook === undefined
+          hook === undefined
             ? null
             : attachWebhook(queue, {
-                url: opts.webhook,
-                secret: secretFrom(opts),
+                url: hook.url,
+                secret: hook.secret,
                 apiBaseUrl: server.url,
                 onDelivery: (d) => {
                   if (!d.ok) process.stderr.write(`airlock: webhook delivery of ${d.approvalId} failed after ${d.attempts} attempts: ${d.error ?? ''}\n`);

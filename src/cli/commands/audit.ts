@@ -80,6 +80,8 @@ export function summarize(r: AuditRecord): string {
       return `${f('verdict')} ${f('action')} ${f('subject')}${field(d, 'rule') === undefined ? '' : ` [${f('rule')}]`}: ${f('reason')}`;
     case 'network.request':
       return `${f('verdict')} ${f('method')} ${f('host')}:${f('port')}${text(field(d, 'path') ?? '')}${field(d, 'status') === undefined ? '' : ` → ${f('status')}`}`;
+    case 'policy.reload':
+      return `${f('file')} ${field(d, 'ok') === true ? 'reloaded' : `did not load, previous policy kept: ${f('error')}`}${field(d, 'approvalId') === undefined ? '' : ` (rule of ${f('approvalId')})`}`;
     case 'approval.requested':
       return `${f('approvalId')} ${f('action')} ${f('subject')} (via ${text(field(d, 'channels'))})`;
     case 'approval.granted':

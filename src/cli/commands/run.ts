@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import {
   STAGED_RETENTION_MS,
   createSession,
+  newSessionId,
   describeChanges,
   finishStagedRun,
   type Session,
@@ -9,11 +10,17 @@ import {
   type StagedRunOutcome,
 } from '../../session/index.js';
 import { loadPolicy } from '../../policy/index.js';
+import { openApprovalChannels } from '../../server/index.js';
+import type { PromptStats } from '../../approvals/index.js';
+import type { AirlockEvent } from '../../events/index.js';
 import { addSandboxOptions, policyPathFrom, sessionOptionsFrom, type SandboxCliOptions } from '../limits-options.js';
+import { addWebhookOptions, portFrom, webhookFrom, type WebhookCliOptions } from '../approval-options.js';
 import { EXIT, usageError } from '../output.js';
 import { attach, exitStatusOf, terminalSize, wantsTty } from '../terminal.js';
 
-interface RunOptions extends SandboxCliOptions {
+interface RunOptions extends SandboxCliOptions, WebhookCliOptions {
+  approvalServer?: boolean;
+  approvalPort?: string;
   direct?: boolean;
   apply?: boolean;
   discard?: boolean;
@@ -56,18 +63,40 @@ function report(o: StagedRunOutcome, id: string, status: number): string {
   }
 }
 
+/** What the operator is told on stderr about a policy reload after a `rule` grant (nothing when it worked). */
+export function policyReloadNotice(e: AirlockEvent): string | undefined {
+  if (e.type !== 'policy.reload' || e.data.ok) return undefined;
+  return (
+    `airlock: warning: the rule of approval ${e.data.approvalId ?? '?'} was written to ${e.data.file}, but the file no longer loads ` +
+    `(${e.data.error ?? 'unknown error'}); this session keeps its previous, stricter policy. Fix the file; new sessions load it again.\n`
+  );
+}
+
+/** One line about the approval prompts of a session, for tuning a policy to need few (empty when there were none). */
+export function promptSummary(s: PromptStats): string {
+  if (s.asks === 0) return '';
+  const parts = [`${s.approved} approved`, `${s.denied} denied`, `${s.expired} expired`];
+  if (s.autoApproved > 0) parts.push(`${s.autoApproved} let through by session grants`);
+  if (s.merged > 0) parts.push(`${s.merged} merged repeats`);
+  return `airlock: ${s.prompts} approval prompt${s.prompts === 1 ? '' : 's'} in session ${s.sessionId} (${parts.join(', ')}).\n`;
+}
+
 /** `airlock run [options] -- CMD [ARGS…]`: an ephemeral session for one command. */
 export function register(program: Command, setExit: (code: number) => void): void {
-  addSandboxOptions(
-    program
-      .command('run')
-      .description(
-        'run a command (or an interactive shell) in a fresh sandbox on a staged copy of the project; ' +
-          'prints what it changed and how to review and apply it',
-      )
-      .argument('[command...]', 'the command and its arguments (after --)')
-      .passThroughOptions(),
+  addWebhookOptions(
+    addSandboxOptions(
+      program
+        .command('run')
+        .description(
+          'run a command (or an interactive shell) in a fresh sandbox on a staged copy of the project; ' +
+            'prints what it changed and how to review and apply it',
+        )
+        .argument('[command...]', 'the command and its arguments (after --)')
+        .passThroughOptions(),
+    ),
   )
+    .option('--approval-server', 'also serve the approvals API and web page on 127.0.0.1 while the command runs (its address is printed)')
+    .option('--approval-port <port>', 'port of that approvals page (implies --approval-server; default: any free port)')
     .option('--apply', 'apply the changes to the project when the command succeeds (refuses protected changes and conflicts)')
     .option('--discard', 'discard the changes whatever the command did')
     .option('--allow-protected', 'with --apply: also apply hooks, CI workflows, agent and IDE configs, package scripts')
@@ -85,10 +114,37 @@ export function register(program: Command, setExit: (code: number) => void): voi
       if (opts.direct === true && (opts.apply === true || opts.discard === true)) {
         throw usageError(`--direct writes straight into the project, so there is nothing to ${opts.apply === true ? 'apply' : 'discard'}`, 'Drop --direct to work on a staged copy.');
       }
+      const port = portFrom('--approval-port', opts.approvalPort);
+      const webhook = webhookFrom(opts);
       const policyPath = policyPathFrom(opts);
-      const session: Session = await createSession({
-        ...(policyPath === undefined ? {} : { policy: loadPolicy({ path: policyPath }) }),
-        ...sessionOptionsFrom(opts),
+      const policy = policyPath === undefined ? undefined : loadPolicy({ path: policyPath });
+      const sessionOptions = sessionOptionsFrom(opts);
+      const id = newSessionId();
+      // An `ask` waits on the state directory's queue: `airlock approve ID` from another
+      // terminal, the page when started, or the webhook answers it.
+      const channels = await openApprovalChannels({
+        stateDir: sessionOptions.stateDir,
+        sessionId: id,
+        http: opts.approvalServer === true || port !== undefined ? { ...(port === undefined ? {} : { port }) } : false,
+        ...(webhook === undefined ? {} : { webhook }),
+        onWebhookFailure: (d) => {
+          process.stderr.write(`airlock: webhook delivery of approval ${d.approvalId} failed after ${d.attempts} attempts: ${d.error ?? ''}\n`);
+        },
+      });
+      let session: Session;
+      try {
+        if (channels.server !== undefined) process.stderr.write(`airlock: approvals at ${channels.server.pageUrl}\n`);
+        session = await createSession({ ...(policy === undefined ? {} : { policy }), ...sessionOptions, id, approvals: channels.queue });
+      } catch (err) {
+        await channels.close();
+        throw err;
+      }
+      // The agent may own the terminal: asks are announced (a line on stderr, the window
+      // title), never prompted for here.
+      const stopAnnouncing = channels.announce(session.id);
+      const stopNotices = session.events.subscribe((e) => {
+        const notice = policyReloadNotice(e);
+        if (notice !== undefined) process.stderr.write(notice);
       });
       if (session.workspaceMode === 'direct') {
         process.stderr.write(
@@ -124,8 +180,15 @@ export function register(program: Command, setExit: (code: number) => void): voi
         status = exitStatusOf(result);
         setExit(status);
       } finally {
-        // destroy() seals the staged workspace: every process inside is gone, the tree is frozen.
-        await session.destroy();
+        stopAnnouncing();
+        stopNotices();
+        try {
+          // destroy() seals the staged workspace: every process inside is gone, the tree is frozen.
+          await session.destroy();
+        } finally {
+          process.stderr.write(promptSummary(channels.queue.stats(session.id)));
+          await channels.close();
+        }
         const touched = session.protectedChanges();
         if (touched !== null && touched.length > 0) {
           const lines = touched.slice(0, 20).map((c) => `  ${c.change.padEnd(8)} ${c.path} (${c.category})\n`);

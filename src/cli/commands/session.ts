@@ -11,29 +11,46 @@ import {
   runSessionHost,
   stopSession,
 } from '../../session/index.js';
+import { readPromptStats, type PromptStats } from '../../approvals/index.js';
+import { AirlockError, isAirlockError } from '../../errors/index.js';
+import { openApprovalChannels } from '../../server/index.js';
 import { addSandboxOptions, envFrom, policyPathFrom, sessionOptionsFrom, type SandboxCliOptions } from '../limits-options.js';
+import { addWebhookOptions, webhookFrom, type WebhookCliOptions } from '../approval-options.js';
 import { EXIT, printJson, usageError } from '../output.js';
 import { attach, exitStatusOf, terminalSize, wantsTty } from '../terminal.js';
 
 const cliPath = join(dirname(fileURLToPath(import.meta.url)), '..', 'main.js');
 
-/** `airlock session create|ls|exec|stop|rm`. */
+const SESSION_ID = /^s[0-9a-f]{12}$/;
+
+function promptLines(p: PromptStats): string[] {
+  return [
+    `prompts\t${p.prompts} (${p.asks} asks, ${p.merged} merged repeats, ${p.autoApproved} let through by session grants)`,
+    `answers\t${p.approved} approved, ${p.denied} denied, ${p.expired} expired, ${p.pending} pending`,
+  ];
+}
+
+/** `airlock session create|ls|show|exec|stop|rm`. */
 export function register(program: Command, setExit: (code: number) => void): void {
   const session = program.command('session').description('named sessions that outlive one command');
 
-  addSandboxOptions(
-    session
-      .command('create')
-      .description('start a named session in the background')
-      .requiredOption('-n, --name <name>', 'a name to refer to it by'),
+  addWebhookOptions(
+    addSandboxOptions(
+      session
+        .command('create')
+        .description('start a named session in the background')
+        .requiredOption('-n, --name <name>', 'a name to refer to it by'),
+    ),
   )
     .option('--json', 'print the session record as JSON')
     .option('--direct', 'no staging: mount the project itself read-write (writes land at once, nothing to review)')
-    .action(async (opts: SandboxCliOptions & { name: string; json?: boolean; direct?: boolean }) => {
+    .action(async (opts: SandboxCliOptions & WebhookCliOptions & { name: string; json?: boolean; direct?: boolean }) => {
       const policyPath = policyPathFrom(opts);
+      const webhook = webhookFrom(opts);
       const rec = await createNamedSession({
         name: opts.name,
         ...(policyPath === undefined ? {} : { policyPath }),
+        ...(webhook === undefined ? {} : { approvalWebhook: webhook }),
         ...sessionOptionsFrom(opts),
         cliPath,
       });
@@ -63,6 +80,38 @@ export function register(program: Command, setExit: (code: number) => void): voi
     });
 
   session
+    .command('show')
+    .description('show a named session, with how many approval prompts it needed (also takes the id an `airlock run` printed)')
+    .argument('<session>', 'name or id')
+    .option('--json', 'print {session, prompts} as JSON')
+    .action((name: string, opts: { json?: boolean }) => {
+      const stateDir = resolveStateDir();
+      let rec;
+      try {
+        rec = findSession(stateDir, name);
+      } catch (err) {
+        // An ephemeral `airlock run` has no record, but its asks are in the queue.
+        if (!(isAirlockError(err) && err.code === 'E_SESSION_NOT_FOUND' && SESSION_ID.test(name))) throw err;
+        rec = undefined;
+      }
+      const id = rec?.id ?? name;
+      const prompts = readPromptStats(stateDir, id);
+      if (rec === undefined && prompts.asks === 0) {
+        throw new AirlockError('E_SESSION_NOT_FOUND', `no session named ${JSON.stringify(name)}, and no approvals recorded for it`, {
+          hint: 'List named sessions with `airlock session ls`; audit logs with `airlock audit ls`.',
+        });
+      }
+      if (opts.json === true) {
+        printJson({ session: rec ?? { id }, prompts });
+        return;
+      }
+      const lines = rec === undefined
+        ? [`id\t${id}`, 'kind\tephemeral (airlock run)']
+        : [`name\t${rec.name}`, `id\t${rec.id}`, `state\t${rec.state}`, `created\t${rec.createdAt}`, `workspace\t${rec.workspace}`, `mode\t${rec.workspaceMode ?? 'staged'}`, `backend\t${rec.backend}`];
+      process.stdout.write(`${[...lines, ...promptLines(prompts)].join('\n')}\n`);
+    });
+
+  session
     .command('exec')
     .description('run a command in a named session')
     .argument('<session>', 'name or id')
@@ -84,43 +133,52 @@ export function register(program: Command, setExit: (code: number) => void): voi
       const out: Buffer[] = [];
       const err: Buffer[] = [];
       const term = process.env['TERM'];
-      const remote = await execInSession(
-        stateDir,
-        rec,
-        {
-          argv: command,
-          ...(opts.cwd === undefined ? {} : { cwd: opts.cwd }),
-          env: envFrom({ env: opts.env ?? [] }),
-          ...(timeoutMs === undefined ? {} : { timeoutMs }),
-          ...(tty ? { tty: { ...terminalSize(), ...(term === undefined ? {} : { term }) } } : {}),
-        },
-        json
-          ? { onStdout: (c) => out.push(c), onStderr: (c) => err.push(c) }
-          : { onStdout: (c) => process.stdout.write(c), onStderr: (c) => process.stderr.write(c) },
-      );
-      let result;
-      if (json) {
-        remote.end();
-        result = await remote.result;
-        printJson({
-          exitCode: result.exitCode,
-          signal: result.signal,
-          stdout: Buffer.concat(out).toString('utf8'),
-          stderr: Buffer.concat(err).toString('utf8'),
-          durationMs: Math.round(result.durationMs * 1000) / 1000,
-          timedOut: result.timedOut,
-          ...(result.startError === undefined ? {} : { error: { code: 'E_EXEC_FAILED', message: result.startError.message } }),
-        });
-      } else {
-        const detach = attach(remote, tty);
-        try {
+      // The session host waits on the state directory's queue; this terminal announces the
+      // session's asks (never prompts: the command may own the terminal).
+      const channels = await openApprovalChannels({ stateDir });
+      const stopAnnouncing = channels.announce(rec.id);
+      try {
+        const remote = await execInSession(
+          stateDir,
+          rec,
+          {
+            argv: command,
+            ...(opts.cwd === undefined ? {} : { cwd: opts.cwd }),
+            env: envFrom({ env: opts.env ?? [] }),
+            ...(timeoutMs === undefined ? {} : { timeoutMs }),
+            ...(tty ? { tty: { ...terminalSize(), ...(term === undefined ? {} : { term }) } } : {}),
+          },
+          json
+            ? { onStdout: (c) => out.push(c), onStderr: (c) => err.push(c) }
+            : { onStdout: (c) => process.stdout.write(c), onStderr: (c) => process.stderr.write(c) },
+        );
+        let result;
+        if (json) {
+          remote.end();
           result = await remote.result;
-        } finally {
-          detach();
+          printJson({
+            exitCode: result.exitCode,
+            signal: result.signal,
+            stdout: Buffer.concat(out).toString('utf8'),
+            stderr: Buffer.concat(err).toString('utf8'),
+            durationMs: Math.round(result.durationMs * 1000) / 1000,
+            timedOut: result.timedOut,
+            ...(result.startError === undefined ? {} : { error: { code: 'E_EXEC_FAILED', message: result.startError.message } }),
+          });
+        } else {
+          const detach = attach(remote, tty);
+          try {
+            result = await remote.result;
+          } finally {
+            detach();
+          }
+          if (result.startError !== undefined) process.stderr.write(`airlock: E_EXEC_FAILED: ${command[0] ?? ''}: ${result.startError.message}\n`);
         }
-        if (result.startError !== undefined) process.stderr.write(`airlock: E_EXEC_FAILED: ${command[0] ?? ''}: ${result.startError.message}\n`);
+        setExit(exitStatusOf(result));
+      } finally {
+        stopAnnouncing();
+        await channels.close();
       }
-      setExit(exitStatusOf(result));
     });
 
   session
@@ -145,7 +203,20 @@ export function register(program: Command, setExit: (code: number) => void): voi
     .command('__session-host', { hidden: true })
     .description('internal: the process that owns a named session')
     .action(async () => {
-      await runSessionHost();
+      // The host answers asks through the state directory's queue (and the webhook, when
+      // `session create --webhook` configured one); `airlock approve ID` decides them.
+      await runSessionHost({
+        openApprovals: ({ stateDir, sessionId, webhook }) =>
+          openApprovalChannels({
+            stateDir,
+            sessionId,
+            terminal: true,
+            ...(webhook === undefined ? {} : { webhook }),
+            onWebhookFailure: (d) => {
+              process.stderr.write(`webhook delivery of approval ${d.approvalId} failed after ${d.attempts} attempts: ${d.error ?? ''}\n`);
+            },
+          }),
+      });
       setExit(EXIT.ok);
     });
 }

@@ -94,6 +94,25 @@ describe('the webhook channel', () => {
     }
   });
 
+  it('with sessionId, delivers only the asks of that session (the one `airlock run` runs)', async () => {
+    const deliveries: WebhookDelivery[] = [];
+    const hook = attachWebhook(queue, { url: receiverUrl, secret: SECRET, sessionId: 's-mine', target: 'mine-only', onDelivery: (d) => deliveries.push(d) });
+    try {
+      const other = queue.submit(argvAsk('s-other', ['make', 'other']));
+      const mine = queue.submit(argvAsk('s-mine', ['make', 'mine']));
+      for (let i = 0; i < 200 && deliveries.length < 1; i++) await delay(10);
+      await hook.idle();
+      expect(deliveries.map((d) => d.approvalId)).toEqual([mine.id]);
+      // Not claimed either: a channel that carries every session's asks may still deliver it.
+      expect(queue.claimDelivery(other.id, 'mine-only')).toBe(true);
+      queue.endSession('s-mine');
+      queue.endSession('s-other');
+      await Promise.all([mine.decision, other.decision]);
+    } finally {
+      hook.close();
+    }
+  });
+
   it('retries a failing receiver, then records the failure', async () => {
     const deliveries: WebhookDelivery[] = [];
     const hook = attachWebhook(queue, { url: receiverUrl, secret: SECRET, attempts: 2, onDelivery: (d) => deliveries.push(d) });

@@ -141,7 +141,7 @@ describe('airlock audit (a real process)', () => {
     );
     expect(badType.code).toBe(2);
     expect(badType.stderr.split('\n')[0]).toBe(
-      'airlock: E_USAGE: --type: "exec.begun" is not an event type; choose from session.created, session.stopped, policy.decision, approval.requested, approval.granted, approval.denied, approval.expired, exec.started, exec.finished, file.read, file.write, network.request, budget.exceeded, sandbox.violation, agent.tool_call, agent.prompt.',
+      'airlock: E_USAGE: --type: "exec.begun" is not an event type; choose from session.created, session.stopped, policy.decision, policy.reload, approval.requested, approval.granted, approval.denied, approval.expired, exec.started, exec.finished, file.read, file.write, network.request, budget.exceeded, sandbox.violation, agent.tool_call, agent.prompt.',
     );
     expect(badSince.code).toBe(2);
     expect(badSince.stderr.split('\n')[0]).toBe(

@@ -76,7 +76,7 @@ describe('event types', () => {
   it('lists every type of the union', () => {
     expectTypeOf<EventTypesComplete>().toEqualTypeOf<true>();
     expectTypeOf<(typeof EVENT_TYPES)[number]>().toEqualTypeOf<EventType>();
-    expect(new Set(EVENT_TYPES).size).toBe(16);
+    expect(new Set(EVENT_TYPES).size).toBe(17);
     expect(isEventType('policy.decision')).toBe(true);
     expect(isEventType('policy.decided')).toBe(false);
   });
