@@ -240,7 +240,7 @@ export interface ApprovalAskOptions {
    * Called after a person approved with scope `rule` (the rule is in the policy file now):
    * the session reloads its policy and hands it to the proxy (`SessionEgress.setPolicy`).
    */
-  onRuleGranted?: () => void;
+  onRuleGranted?: (approvalId: string) => void;
 }
 
 /**
@@ -284,7 +284,7 @@ export function createApprovalAsk(o: ApprovalAskOptions): EgressAsk {
     if (!answer.approved) return 'deny';
     // Uses the approval up, and throws (a deny) if it was for anything but this request.
     o.queue.authorize(answer, action);
-    if (answer.scope === 'rule') o.onRuleGranted?.();
+    if (answer.scope === 'rule') o.onRuleGranted?.(answer.id);
     return 'allow';
   };
 }

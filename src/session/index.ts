@@ -529,7 +529,7 @@ export async function createSession(options: SessionOptions): Promise<Session> {
                 ...(options.policy === undefined || options.policy.file === '<text>' ? {} : { policyFile: options.policy.file }),
                 ...(options.policy?.compiled.approvalTimeoutMs == null ? {} : { timeoutMs: options.policy.compiled.approvalTimeoutMs }),
                 publish: (e) => { publishApproval(e); },
-                onRuleGranted: () => { reloadPolicyFile(); },
+                onRuleGranted: (approvalId) => { reloadPolicyFile(approvalId); },
               }),
             }),
       });
@@ -681,14 +681,17 @@ export async function createSession(options: SessionOptions): Promise<Session> {
   };
   // After a network ask granted with scope `rule`: the rule is in the policy file now. A file
   // that no longer loads keeps the policy in force (stricter, never wider).
-  const reloadPolicyFile = (): void => {
+  const reloadPolicyFile = (approvalId: string): void => {
     const file = currentPolicy?.file;
     if (file === undefined || file === '<text>') return;
+    let error: string | undefined;
     try {
       usePolicy(loadPolicy({ path: file }));
-    } catch {
-      // keep the current policy
+    } catch (err) {
+      // keep the current policy, and say so
+      error = err instanceof Error ? err.message : String(err);
     }
+    events.publish(createEvent('policy.reload', id, { file, ok: error === undefined, ...(error === undefined ? {} : { error }), approvalId }));
   };
   let execSeq = 0;
   const start = (
