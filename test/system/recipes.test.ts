@@ -15,17 +15,34 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, realpathSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSession } from '../../src/index.js';
 import { loadPolicy } from '../../src/policy/index.js';
 import { CLI, ROOT, cleanupTemp, tempDir } from '../helpers/index.js';
-import { makeTestPki, scriptedResolver, startHttpServer, startHttpsServer, type TestServer } from '../integration/egress/helpers.js';
+import {
+  makeTestPki,
+  scriptedResolver,
+  startHttpServer,
+  startHttpsServer,
+  type TestServer,
+} from '../integration/egress/helpers.js';
 
 const CLAUDE = process.env['AIRLOCK_TEST_CLAUDE'];
 const CODEX = process.env['AIRLOCK_TEST_CODEX'];
-const AIRLOCK_TOOLS = ['edit_file', 'http_request', 'list_directory', 'read_file', 'request_access', 'run_command', 'sandbox_info', 'search', 'write_file'];
+const AIRLOCK_TOOLS = [
+  'edit_file',
+  'http_request',
+  'list_directory',
+  'read_file',
+  'request_access',
+  'run_command',
+  'sandbox_info',
+  'search',
+  'write_file',
+];
 const SCRIPTED = 'echo from-sandbox; hostname; id -un; pwd';
 
 afterAll(() => {
@@ -52,7 +69,8 @@ function anthropicHandler(seen: Seen[]): (req: IncomingMessage, res: ServerRespo
     const results: string[] = [];
     for (const m of body.messages ?? []) {
       for (const c of Array.isArray(m.content) ? (m.content as { type: string; content?: unknown }[]) : []) {
-        if (c.type === 'tool_result') results.push(typeof c.content === 'string' ? c.content : JSON.stringify(c.content));
+        if (c.type === 'tool_result')
+          results.push(typeof c.content === 'string' ? c.content : JSON.stringify(c.content));
       }
     }
     const key = req.headers['x-api-key'];
@@ -64,7 +82,14 @@ function anthropicHandler(seen: Seen[]): (req: IncomingMessage, res: ServerRespo
     }
     const call = tools.includes('mcp__airlock__run_command') && results.length === 0;
     const content = call
-      ? [{ type: 'tool_use', id: 'toolu_fake1', name: 'mcp__airlock__run_command', input: { command: SCRIPTED } }]
+      ? [
+          {
+            type: 'tool_use',
+            id: 'toolu_fake1',
+            name: 'mcp__airlock__run_command',
+            input: { command: SCRIPTED },
+          },
+        ]
       : [{ type: 'text', text: 'hi from the fake' }];
     const msg = {
       id: 'msg_fake',
@@ -85,33 +110,79 @@ function anthropicHandler(seen: Seen[]): (req: IncomingMessage, res: ServerRespo
     const ev = (type: string, data: object): void => {
       res.write(`event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`);
     };
-    ev('message_start', { message: { ...msg, content: [], stop_reason: null, usage: { input_tokens: 10, output_tokens: 1 } } });
+    ev('message_start', {
+      message: { ...msg, content: [], stop_reason: null, usage: { input_tokens: 10, output_tokens: 1 } },
+    });
     content.forEach((c, index) => {
       if (c.type === 'text') {
         ev('content_block_start', { index, content_block: { type: 'text', text: '' } });
         ev('content_block_delta', { index, delta: { type: 'text_delta', text: 'text' in c ? c.text : '' } });
       } else {
-        ev('content_block_start', { index, content_block: { type: 'tool_use', id: 'toolu_fake1', name: 'mcp__airlock__run_command', input: {} } });
-        ev('content_block_delta', { index, delta: { type: 'input_json_delta', partial_json: JSON.stringify({ command: SCRIPTED }) } });
+        ev('content_block_start', {
+          index,
+          content_block: {
+            type: 'tool_use',
+            id: 'toolu_fake1',
+            name: 'mcp__airlock__run_command',
+            input: {},
+          },
+        });
+        ev('content_block_delta', {
+          index,
+          delta: { type: 'input_json_delta', partial_json: JSON.stringify({ command: SCRIPTED }) },
+        });
       }
       ev('content_block_stop', { index });
     });
-    ev('message_delta', { delta: { stop_reason: msg.stop_reason, stop_sequence: null }, usage: { output_tokens: 5 } });
+    ev('message_delta', {
+      delta: { stop_reason: msg.stop_reason, stop_sequence: null },
+      usage: { output_tokens: 5 },
+    });
     ev('message_stop', {});
     res.end();
   };
 }
 
 /** Runs a program to completion (no shell), with a wall-clock guard so a hung client fails the test. */
-function run(argv: readonly string[], opts: { cwd: string; env: Record<string, string> }): Promise<{ code: number | null; out: string; err: string }> {
+/** A host name other than localhost that resolves (on the host) to an IPv4 loopback address. */
+function loopbackName(): { host: string; address: string } | null {
+  for (const host of [hostname(), 'vm', 'ip6-localhost']) {
+    if (host === '' || host === 'localhost' || !/^[a-z0-9.-]+$/i.test(host)) continue;
+    try {
+      const line = execFileSync('getent', ['ahostsv4', host], { encoding: 'utf8' }).split('\n')[0] ?? '';
+      const address = line.split(/\s+/)[0] ?? '';
+      if (address.startsWith('127.')) return { host: host.toLowerCase(), address };
+    } catch {
+      // not resolvable here
+    }
+  }
+  return null;
+}
+
+function writeCa(dir: string, pem: string): string {
+  const f = join(dir, 'upstream-ca.pem');
+  writeFileSync(f, pem);
+  return f;
+}
+
+function run(
+  argv: readonly string[],
+  opts: { cwd: string; env: Record<string, string> },
+): Promise<{ code: number | null; out: string; err: string }> {
   return new Promise((resolve, reject) => {
     const [cmd = '', ...args] = argv;
     const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
-    child.stdout.on('data', (c: Buffer) => { out += c.toString('utf8'); });
-    child.stderr.on('data', (c: Buffer) => { err += c.toString('utf8'); });
-    const guard = setTimeout(() => { child.kill('SIGKILL'); }, 150_000);
+    child.stdout.on('data', (c: Buffer) => {
+      out += c.toString('utf8');
+    });
+    child.stderr.on('data', (c: Buffer) => {
+      err += c.toString('utf8');
+    });
+    const guard = setTimeout(() => {
+      child.kill('SIGKILL');
+    }, 150_000);
     child.on('error', reject);
     child.on('close', (code) => {
       clearTimeout(guard);
@@ -149,14 +220,25 @@ describe.skipIf(CLAUDE === undefined)(
       // The recipe's .mcp.json, with the built CLI standing in for `airlock` on PATH.
       writeFileSync(
         join(proj, '.mcp.json'),
-        JSON.stringify({ mcpServers: { airlock: { command: process.execPath, args: [CLI, 'mcp', '--workspace', proj, '--no-approval-server', '--direct'], env: { AIRLOCK_HOME: state } } } }),
+        JSON.stringify({
+          mcpServers: {
+            airlock: {
+              command: process.execPath,
+              args: [CLI, 'mcp', '--workspace', proj, '--no-approval-server', '--direct'],
+              env: { AIRLOCK_HOME: state },
+            },
+          },
+        }),
       );
       // Project servers stay "pending approval" until approved; .claude/settings.json alone does
       // not approve them in an untrusted workspace; settings.local.json does, in a git repository
       // (outside one it is ignored too), and so does ~/.claude/settings.json.
       execFileSync('git', ['init', '-q', proj]);
       mkdirSync(join(proj, '.claude'));
-      writeFileSync(join(proj, '.claude', 'settings.local.json'), JSON.stringify({ enabledMcpjsonServers: ['airlock'] }));
+      writeFileSync(
+        join(proj, '.claude', 'settings.local.json'),
+        JSON.stringify({ enabledMcpjsonServers: ['airlock'] }),
+      );
     });
 
     afterAll(async () => {
@@ -224,13 +306,21 @@ network:
       inject: { header: x-api-key }
 `,
         }),
-        egress: { testing: { resolver: scriptedResolver({ 'api.anthropic.com': [['127.0.0.1']] }), upstreamCa: pki.caPem } },
+        egress: {
+          testing: {
+            resolver: scriptedResolver({ 'api.anthropic.com': [['127.0.0.1']] }),
+            upstreamCa: pki.caPem,
+          },
+        },
       });
       try {
         const inside = await session.exec(['/bin/sh', '-c', 'printf %s "$ANTHROPIC_API_KEY"']);
         expect(inside.stdout).toMatch(/^airlock-placeholder-anthropic-/);
         const r = await session.exec([`/opt/claude/${basename(bin)}`, '-p', 'say hi'], {
-          env: { ANTHROPIC_BASE_URL: `https://api.anthropic.com:${api.port}`, CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1' },
+          env: {
+            ANTHROPIC_BASE_URL: `https://api.anthropic.com:${api.port}`,
+            CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
+          },
           timeoutMs: 120_000,
         });
         expect(r.stdout, r.stderr).toContain('hi from the fake');
@@ -244,6 +334,154 @@ network:
         Reflect.deleteProperty(process.env, secretEnv);
       }
     });
+
+    it('recipe.claude-tui: interactive `airlock run -- claude` on a terminal: the TUI starts, a prompt is answered through the proxy with the key injected', async () => {
+      const secret = `sk-ant-host-${randomBytes(8).toString('hex')}`;
+      const pki = makeTestPki();
+      const tlsSeen: Seen[] = [];
+      // The fake needs a host *name* (credentials bind names, not addresses) that the host
+      // resolves to loopback and that is not in the sandbox's NO_PROXY (localhost is: a client
+      // inside would try it directly and find nothing). The machine's own name usually is one.
+      const name = loopbackName();
+      if (name === null) {
+        console.warn(
+          'recipe.claude-tui skipped: no host name other than localhost resolves to a loopback address here (add one to /etc/hosts)',
+        );
+        return;
+      }
+      const api = await startHttpsServer(pki, name.host, anthropicHandler(tlsSeen), name.address);
+      const dir = tempDir('recipe-tui');
+      const bin = realpathSync(claude);
+      const tpl = join(dir, 'host-claude.yaml');
+      writeFileSync(
+        tpl,
+        readFileSync(join(ROOT, 'templates', 'host.yaml'), 'utf8')
+          .replace(/^name: host$/m, 'name: host-claude')
+          .replace(/^mounts:$/m, `mounts:\n  - { type: ro-bind, src: ${dirname(bin)}, dest: /opt/claude }`),
+      );
+      const exe = `/opt/claude/${basename(bin)}`;
+      const policyFile = join(dir, 'airlock.yaml');
+      writeFileSync(
+        policyFile,
+        `version: 1
+extends: default
+exec:
+  rules:
+    - { id: claude, command: ${exe}, level: allow }
+files:
+  write: [/home/agent/.claude.json]
+network:
+  rules:
+    - { id: anthropic, host: ${name.host}, ports: [${api.port}], methods: [POST, GET, HEAD, CONNECT], level: allow }
+    - { id: fake-upstream, cidr: ${name.address}/32, ports: [${api.port}], level: allow }
+  credentials:
+    - id: anthropic
+      hosts: [${name.host}]
+      paths: ['/v1/**']
+      secret: 'env:AIRLOCK_TEST_TUI_KEY'
+      env: [ANTHROPIC_API_KEY]
+      inject: { header: x-api-key }
+`,
+      );
+      // The sandbox's home is fresh each session, so Claude Code would show its first-run
+      // screens (theme, trust, "use this API key?"); the recipe seeds its settings file first.
+      const seed =
+        'k=$(printf %s "$ANTHROPIC_API_KEY" | tail -c 20); ' +
+        `printf '{"hasCompletedOnboarding":true,"theme":"dark","customApiKeyResponses":{"approved":["%s"],"rejected":[]},"projects":{"/workspace":{"hasTrustDialogAccepted":true}}}' "$k" > /home/agent/.claude.json; ` +
+        `exec ${exe}`;
+      const q = (a: string): string => `'${a.replace(/'/g, `'\\''`)}'`;
+      const airlock = [
+        process.execPath,
+        CLI,
+        'run',
+        '--workspace',
+        tempDir('recipe-tui-ws'),
+        '--template',
+        tpl,
+        '--policy',
+        policyFile,
+        '--discard',
+        '-e',
+        `ANTHROPIC_BASE_URL=https://${name.host}:${api.port}`,
+        '-e',
+        'CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1',
+        '--',
+        '/bin/sh',
+        '-c',
+        seed,
+      ];
+      // script(1) gives the CLI a real terminal on the host, as a person at a shell has.
+      const child = spawn(
+        'script',
+        ['-qfec', `stty cols 120 rows 40; exec ${airlock.map(q).join(' ')}`, '/dev/null'],
+        {
+          env: {
+            ...process.env,
+            AIRLOCK_HOME: tempDir('recipe-tui-state'),
+            AIRLOCK_TEST_TUI_KEY: secret,
+            NODE_EXTRA_CA_CERTS: writeCa(dir, pki.caPem),
+            TERM: 'xterm-256color',
+          },
+          stdio: ['pipe', 'pipe', 'pipe'],
+        },
+      );
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+      });
+      child.stderr.on('data', (d: Buffer) => {
+        out += d.toString();
+      });
+      const exited = new Promise<number | null>((res) =>
+        child.on('close', (code) => {
+          res(code);
+        }),
+      );
+      // Cursor movement splits the TUI's words; compare without escapes and spaces.
+      const ESC = String.fromCharCode(0x1b);
+      const BEL = String.fromCharCode(0x07);
+      const csi = new RegExp(`${ESC}\\[[0-9;?<>=]*[ -/]*[@-~]`, 'g');
+      const osc = new RegExp(`${ESC}[\\]P][^${BEL}${ESC}]*(${BEL}|${ESC}\\\\)`, 'g');
+      const screen = (): string => out.replace(csi, '').replace(osc, '').replace(/\s+/g, '');
+      const until = async (needle: string, ms: number): Promise<void> => {
+        const end = Date.now() + ms;
+        while (!screen().includes(needle)) {
+          if (Date.now() > end)
+            throw new Error(
+              `no "${needle}" on the screen after ${ms} ms:\n${screen().slice(-2000)}\nseen: ${JSON.stringify(tlsSeen.map((x) => x.url))}`,
+            );
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      };
+      try {
+        await until('forshortcuts', 60_000);
+        child.stdin.write('say hi');
+        await new Promise((r) => setTimeout(r, 500));
+        child.stdin.write('\r');
+        await until('hifromthefake', 60_000);
+        const posts = tlsSeen.filter((x) => x.url.startsWith('/v1/messages'));
+        expect(posts.length).toBeGreaterThan(0);
+        for (const p of posts) expect(p.key).toBe(secret);
+        // Ctrl-C twice leaves Claude Code; the session ends and the CLI exits.
+        child.stdin.write('\x03');
+        await new Promise((r) => setTimeout(r, 500));
+        child.stdin.write('\x03');
+        expect(
+          await Promise.race([
+            exited,
+            new Promise<'hung'>((r) =>
+              setTimeout(() => {
+                r('hung');
+              }, 30_000),
+            ),
+          ]),
+        ).not.toBe('hung');
+        expect(out).not.toContain(secret);
+      } finally {
+        if (child.exitCode === null) child.kill('SIGKILL');
+        await api.close();
+      }
+    }, 180_000);
   },
 );
 
@@ -257,15 +495,41 @@ describe.skipIf(CODEX === undefined)(
     beforeAll(async () => {
       // A fake OpenAI Responses endpoint (the only wire API this Codex speaks).
       fake = await startHttpServer((_req, res, raw) => {
-        const body = JSON.parse(raw === '' ? '{}' : raw) as { model?: string; tools?: { name?: string; type: string }[]; input?: { type: string; output?: unknown }[] };
+        const body = JSON.parse(raw === '' ? '{}' : raw) as {
+          model?: string;
+          tools?: { name?: string; type: string }[];
+          input?: { type: string; output?: unknown }[];
+        };
         const tools = (body.tools ?? []).map((t) => t.name ?? t.type);
-        const outputs = (body.input ?? []).filter((i) => i.type === 'function_call_output').map((i) => JSON.stringify(i.output));
+        const outputs = (body.input ?? [])
+          .filter((i) => i.type === 'function_call_output')
+          .map((i) => JSON.stringify(i.output));
         seen.push({ tools, outputs });
         const call = tools.includes('mcp__airlock') && outputs.length === 0;
         const item = call
-          ? { type: 'function_call', id: 'fc_1', call_id: 'call_1', namespace: 'mcp__airlock', name: 'run_command', arguments: JSON.stringify({ command: SCRIPTED }), status: 'completed' }
-          : { type: 'message', id: 'msg_1', role: 'assistant', status: 'completed', content: [{ type: 'output_text', text: 'hi from the fake', annotations: [] }] };
-        const resp = { id: 'resp_1', object: 'response', status: 'in_progress', model: body.model ?? 'fake', output: [] as object[] };
+          ? {
+              type: 'function_call',
+              id: 'fc_1',
+              call_id: 'call_1',
+              namespace: 'mcp__airlock',
+              name: 'run_command',
+              arguments: JSON.stringify({ command: SCRIPTED }),
+              status: 'completed',
+            }
+          : {
+              type: 'message',
+              id: 'msg_1',
+              role: 'assistant',
+              status: 'completed',
+              content: [{ type: 'output_text', text: 'hi from the fake', annotations: [] }],
+            };
+        const resp = {
+          id: 'resp_1',
+          object: 'response',
+          status: 'in_progress',
+          model: body.model ?? 'fake',
+          output: [] as object[],
+        };
         res.writeHead(200, { 'content-type': 'text/event-stream' });
         const ev = (type: string, data: object): void => {
           res.write(`event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`);
@@ -274,7 +538,18 @@ describe.skipIf(CODEX === undefined)(
         ev('response.output_item.added', { output_index: 0, item });
         ev('response.output_item.done', { output_index: 0, item });
         ev('response.completed', {
-          response: { ...resp, status: 'completed', output: [item], usage: { input_tokens: 10, output_tokens: 5, total_tokens: 15, input_tokens_details: { cached_tokens: 0 }, output_tokens_details: { reasoning_tokens: 0 } } },
+          response: {
+            ...resp,
+            status: 'completed',
+            output: [item],
+            usage: {
+              input_tokens: 10,
+              output_tokens: 5,
+              total_tokens: 15,
+              input_tokens_details: { cached_tokens: 0 },
+              output_tokens_details: { reasoning_tokens: 0 },
+            },
+          },
         });
         res.end();
       });

@@ -103,18 +103,19 @@ export function makeTestPki(): TestPki {
   return { ca, caPem: ca.certPem };
 }
 
-/** Starts an HTTPS server on 127.0.0.1:0 whose certificate names `hosts`. */
+/** Starts an HTTPS server on `address` (default 127.0.0.1), port 0, whose certificate names `hostName`. */
 export async function startHttpsServer(
   pki: TestPki,
   hostName: string,
   handler: Handler,
+  address = '127.0.0.1',
 ): Promise<TestServer> {
   const parsed = parseHost(hostName);
   if (!parsed.ok) throw new Error(parsed.reason);
   const leaf = pki.ca.issue(parsed.value);
   const seen: TestServer['seen'] = [];
   const server = createHttpsServer({ cert: leaf.certPem, key: leaf.keyPem }, recording(handler, seen));
-  const port = await listen(server);
+  const port = await listen(server, address);
   return { port, server, seen, close: closer(server) };
 }
 
