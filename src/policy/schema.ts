@@ -298,6 +298,7 @@ export const EGRESS_RESERVED_ENV: readonly string[] = [
   'REQUESTS_CA_BUNDLE',
   'GIT_SSL_CAINFO',
   'CURL_CA_BUNDLE',
+  'NPM_CONFIG_CAFILE',
 ];
 
 const llmApi = z

@@ -12,7 +12,7 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSession, type Session } from '../../src/index.js';
@@ -287,6 +287,7 @@ describe('[egress.session-npm] npm install through the session proxy', () => {
   let other: TestServer;
   let session: Session;
   let stateDir: string;
+  let workspace: string;
   const events: AirlockEvent[] = [];
   let npmInside = true;
 
@@ -333,7 +334,7 @@ describe('[egress.session-npm] npm install through the session proxy', () => {
       res.end('{}');
     });
     stateDir = tempDir('npm-state');
-    const workspace = tempDir('npm-ws');
+    workspace = tempDir('npm-ws');
     writeFileSync(join(workspace, 'package.json'), JSON.stringify({ name: 'ws', version: '0.0.0', private: true }));
     session = await createSession({
       workspace,
@@ -366,27 +367,29 @@ network:
     '--no-audit', '--no-fund', '--no-update-notifier', '--loglevel', 'error',
   ];
 
-  it('egress.session-npm: npm install from an allowed registry lands in the staged workspace, every GET recorded', async (ctx) => {
+  it('egress.session-npm: npm install from an allowed registry lands in the staged workspace, every GET recorded', { timeout: 120_000 }, async (ctx) => {
     if (!npmInside) ctx.skip('npm is not present inside the sandbox root, so npm install cannot run there');
-    const r = await session.exec(npmArgs(`https://registry.example.test:${registry.port}/`, 'airlock-tiny'), { timeoutMs: 120_000 });
+    const r = await session.exec(npmArgs(`https://registry.example.test:${registry.port}/`, 'airlock-tiny'), { timeoutMs: 60_000 });
     expect(r.stderr).toBe('');
     expect(r.exitCode).toBe(0);
     const req = await session.exec(['node', '-e', "console.log(require('airlock-tiny'))"]);
     expect(req.stdout.trim()).toBe('tiny from the fake registry');
     const pkg = await session.exec(['cat', 'package.json']);
     expect(pkg.stdout).toContain('"airlock-tiny"');
+    // Staged: the project itself is untouched until the changes are applied.
+    expect(existsSync(join(workspace, 'node_modules'))).toBe(false);
     expect(registry.seen.map((s) => `${s.method} ${s.url}`)).toEqual([
       'GET /airlock-tiny',
       'GET /airlock-tiny/-/airlock-tiny-1.0.0.tgz',
     ]);
-    const net = events.filter((e) => e.type === 'network.request' && e.data.host === 'registry.example.test').map((e) => e.data);
+    const net = events.flatMap((e) => (e.type === 'network.request' && e.data.host === 'registry.example.test' ? [e.data] : []));
     expect(net.map((d) => `${d.method} ${d.path ?? ''} ${d.status ?? ''} ${d.mode ?? ''} ${d.rule ?? ''}`)).toEqual([
       `GET /airlock-tiny 200 intercepted registry`,
       `GET /airlock-tiny/-/airlock-tiny-1.0.0.tgz 200 intercepted registry`,
     ]);
   });
 
-  it('egress.session-npm: a registry no rule allows is refused with 403 and X-Airlock-Denied, and npm install fails', async (ctx) => {
+  it('egress.session-npm: a registry no rule allows is refused with 403 and X-Airlock-Denied, and npm install fails', { timeout: 120_000 }, async (ctx) => {
     if (!npmInside) ctx.skip('npm is not present inside the sandbox root, so npm install cannot run there');
     const url = `https://other-registry.example.test:${other.port}/`;
     const curl = await session.exec(['curl', '-sS', '-v', '--max-time', '20', `${url}airlock-tiny`]);
