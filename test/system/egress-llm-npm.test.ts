@@ -276,7 +276,7 @@ describe('[egress.policy-prices] the cost budget priced by the policy, in a bwra
 function host(file: string, args: string[], cwd: string): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile(file, args, { cwd, encoding: 'utf8', timeout: 60_000 }, (err, stdout) => {
-      if (err !== null) reject(err);
+      if (err !== null) reject(new Error(`${file} ${args.join(' ')}: ${err.message}`));
       else resolve(stdout);
     });
   });
