@@ -400,15 +400,19 @@ export const llmSchema = z
         'hosts whose responses are read for token usage; replaces the default list (api.anthropic.com as anthropic, api.openai.com as openai)',
       ),
     prices: z
-      .record(
-        z
-          .string()
-          .regex(
-            /^(\*|[^\s*]+\*?)$/,
-            'a model name ("claude-sonnet-4-5"), a prefix ending in "*" ("claude-sonnet-4*"), or "*" for every other model',
-          ),
-        modelPriceSchema,
-      )
+      .record(z.string(), modelPriceSchema)
+      .superRefine((table, ctx) => {
+        for (const key of Object.keys(table)) {
+          if (!/^(\*|[^\s*]+\*?)$/.test(key)) {
+            ctx.addIssue({
+              code: 'custom',
+              message: `"${key}" is not a model key; write a model name ("claude-sonnet-4-5"), a prefix ending in "*" ("claude-sonnet-4*"), or "*" for every other model`,
+              path: [key],
+              input: key,
+            });
+          }
+        }
+      })
       .optional()
       .describe(
         'prices by model: an exact name, the longest matching "prefix*", then "*". With a cost budget, a model with no price spends the budget (its cost cannot be bounded); give "*" to price unknown models instead',
