@@ -175,8 +175,9 @@ function sandboxEnv(
     ]) {
       env[name] = cfg.caPathInSandbox;
     }
-    // npm reads no system variable for its trust store, and a global npmrc's `cafile`
-    // (Debian's sets one) would replace the bundle; npm's environment config wins over files.
+    // npm reads none of the variables above for its trust store, and a global npmrc's
+    // `cafile` (the development VM's /usr/etc/npmrc sets one) would replace the bundle;
+    // npm's environment config wins over its files.
     env.npm_config_cafile = cfg.caPathInSandbox;
   }
   for (const cred of credentials.all) for (const name of cred.env) env[name] = cred.placeholder;
