@@ -3,6 +3,9 @@
  * decide through the policy part's own `decide`, tunnels intercepted when a rule looks at
  * methods or paths, credentials, budgets and the CIDR ranges the SSRF guard lets through.
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadPolicy } from '../../src/policy/index.js';
 import { AirlockError } from '../../src/errors/index.js';
@@ -199,6 +202,37 @@ describe('base URLs and prices from the policy', () => {
       ["{ '*': { input: 1, outputPerMTok: 1 } }", /input/],
     ] as const) {
       expect(() => loadPolicy({ text: `version: 1\nnetwork:\n  llm:\n    prices: ${prices}\n` })).toThrow(message);
+    }
+  });
+
+  it('egress.policy-prices: across extends, a later base URL of the same name replaces the earlier, price keys merge, endpoints are replaced', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'airlock-egress-extends-'));
+    try {
+      writeFileSync(join(dir, 'team.yaml'), LLM_POLICY);
+      writeFileSync(
+        join(dir, 'airlock.yaml'),
+        `version: 1
+extends: ./team.yaml
+network:
+  baseUrls:
+    - { name: anthropic, upstream: 'https://proxy.corp.example.com/anthropic', env: [ANTHROPIC_BASE_URL], api: anthropic }
+  llm:
+    endpoints: [{ host: api.openai.com, api: openai }]
+    prices:
+      '*': { inputPerMTok: 30, outputPerMTok: 150 }
+`,
+      );
+      const p = loadPolicy({ path: join(dir, 'airlock.yaml') });
+      expect(baseUrlRoutes(p).map((b) => `${b.name} ${b.upstream}`)).toEqual([
+        'gateway https://llm.corp.example.com/openai/v1',
+        'anthropic https://proxy.corp.example.com/anthropic',
+      ]);
+      const llm = egressLlm(p, undefined);
+      expect(llm.endpoints).toEqual([{ host: 'api.openai.com', api: 'openai' }]);
+      expect(Object.keys(llm.prices).sort()).toEqual(['*', 'claude-sonnet-4*']);
+      expect(llm.prices['*']).toEqual({ inputPerMTok: 30, outputPerMTok: 150 });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
