@@ -31,6 +31,8 @@ export interface NormalizedBaseUrl {
   /** The upstream's path prefix without a trailing slash ("" or "/v1"). */
   readonly basePath: string;
   readonly env: readonly string[];
+  /** The API the upstream speaks, so its responses are read for usage; null: by host. */
+  readonly api: LlmApi | null;
 }
 
 /** A credential binding after validation (secret not yet resolved). */
@@ -142,6 +144,7 @@ const optionsSchema = z.strictObject({
         name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be lowercase letters, digits and "-"'),
         upstream: z.string(),
         env: z.array(envName).optional(),
+        api: z.enum(['anthropic', 'openai']).optional(),
       }),
     )
     .optional(),
@@ -269,6 +272,7 @@ export function normalizeOptions(input: EgressProxyOptions): NormalizedOptions {
       port: target.value.authority.port,
       basePath: target.value.path.path.replace(/\/+$/, ''),
       env: route.env ?? [],
+      api: route.api ?? null,
     };
   });
 

@@ -175,6 +175,10 @@ function sandboxEnv(
     ]) {
       env[name] = cfg.caPathInSandbox;
     }
+    // npm reads none of the variables above for its trust store, and a global npmrc's
+    // `cafile` (the development VM's /usr/etc/npmrc sets one) would replace the bundle;
+    // npm's environment config wins over its files.
+    env.npm_config_cafile = cfg.caPathInSandbox;
   }
   for (const cred of credentials.all) for (const name of cred.env) env[name] = cred.placeholder;
   for (const route of cfg.baseUrls)
@@ -1187,7 +1191,7 @@ class ProxyCore {
     this.#budget.addRequest();
 
     const headers: HeaderPairs = cred.kind === 'bound' ? cred.headers : headersIn;
-    const llmKind = this.#llmKind(route.host.host, route.path);
+    const llmKind = this.#llmKind(route, method);
     // Identity encoding keeps usage and echoed secrets readable without decompressing.
     const wantIdentity = llmKind !== null || injected !== null;
     const outHeaders: HeaderPairs = [['Host', formatAuthority(route.host, route.port, route.scheme)]];
@@ -1239,10 +1243,15 @@ class ProxyCore {
     });
   }
 
-  #llmKind(host: string, path: string): ReturnType<typeof endpointKind> {
-    if (!this.#budget.tracksLlm) return null;
-    const endpoint = this.#cfg.llmEndpoints.find((e) => e.host.matches(host));
-    return endpoint === undefined ? null : endpointKind(endpoint.api, path);
+  /**
+   * The kind of LLM endpoint a visible request goes to, or null. Usage is read whenever the
+   * proxy sees such a request (base-URL mode, plain HTTP, an intercepted tunnel), budgets or
+   * not, so the request's event carries it; only POSTs create messages and carry usage.
+   */
+  #llmKind(route: HttpRoute, method: string): ReturnType<typeof endpointKind> {
+    if (method !== 'POST') return null;
+    const api = route.llmApi ?? this.#cfg.llmEndpoints.find((e) => e.host.matches(route.host.host))?.api;
+    return api === undefined ? null : endpointKind(api, route.path);
   }
 
   /**
@@ -1264,7 +1273,8 @@ class ProxyCore {
         finished = true;
         const usage = collector.end();
         if (usage === null) {
-          x.error ??= 'no usage found in the LLM response';
+          // Only a budget needs the figure; without one a response without usage is no fault.
+          if (this.#budget.tracksLlm) x.error ??= 'no usage found in the LLM response';
         } else {
           const price = priceFor(usage.model, this.#cfg.prices);
           const cost = price === null ? null : costOf(usage, price);

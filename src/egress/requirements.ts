@@ -74,6 +74,14 @@ export const EGRESS_REQUIREMENTS = {
     'in a session, a credential resolved on the host is in no variable, file or process inside the sandbox',
   'egress.session-events':
     "every request through a session's proxy is a network.request record in its audit log, and destroy closes the proxy and removes its socket",
+  'egress.session-base-url':
+    "in a session, a policy base URL sets its variable inside to a plain-HTTP front that forwards over verified HTTPS with the bound credential injected; every request through it is judged by the network rules and recorded with mode base-url, and the secret is never inside",
+  'egress.policy-prices':
+    "a session's cost budget is priced by the policy's price table (streaming included); past it requests get 429 with an explanation and a budget.exceeded record; a model with no price spends it; a cost budget with no prices at all stops the session before it starts",
+  'egress.usage-event':
+    'a network.request record carries the LLM usage the proxy read from the response: model, input, output and cache tokens, and cost when the model has a price',
+  'egress.session-npm':
+    'in a session, npm install through the proxy from an allowed registry installs into the workspace with every GET recorded, and a registry no rule allows is refused with 403 and X-Airlock-Denied',
   'egress.cli':
     '`airlock run` and `airlock session create` start the proxy from the policy, and only when it can let anything out',
 } as const;

@@ -15,6 +15,7 @@ import {
 } from './host.js';
 import type { NormalizedBaseUrl } from './options.js';
 import type { EgressMode } from './types.js';
+import type { LlmApi } from './usage.js';
 
 /** The path prefix of base-URL fronts. */
 export const BASE_URL_PREFIX = '/_airlock/base/';
@@ -43,6 +44,8 @@ export interface HttpRoute {
   readonly query: string;
   /** Addresses checked when the tunnel opened (requests in a tunnel), or null to check now. */
   readonly addresses: readonly string[] | null;
+  /** The API a base URL declares its upstream speaks (for reading usage), or null. */
+  readonly llmApi: LlmApi | null;
 }
 
 /** A request that cannot be routed, with what to tell the client. */
@@ -123,6 +126,7 @@ export function routeRequest(
         port: tunnel.port,
         ...path.value,
         addresses: tunnel.addresses,
+        llmApi: null,
       },
     };
   }
@@ -173,6 +177,7 @@ export function routeRequest(
       port: authority.port,
       ...path,
       addresses: null,
+      llmApi: null,
     },
   };
 }
@@ -217,6 +222,7 @@ export function baseUrlRoute(url: string, front: Front): RouteResult {
       port: route.port,
       ...path.value,
       addresses: null,
+      llmApi: route.api,
     },
   };
 }

@@ -154,6 +154,11 @@ export interface BaseUrlRoute {
   readonly upstream: string;
   /** Variables set to the front's URL inside, e.g. `ANTHROPIC_BASE_URL`. */
   readonly env?: readonly string[];
+  /**
+   * The API the upstream speaks, so that responses are read for LLM usage whatever its host
+   * (e.g. a gateway). Default: the upstream host is looked up in `llm.endpoints`.
+   */
+  readonly api?: LlmApi;
 }
 
 /** An LLM API host whose responses are read for usage. */

@@ -49,9 +49,11 @@ export function priceFor(
   model: string | null,
   prices: Readonly<Record<string, ModelPrice>>,
 ): ModelPrice | null {
+  // Own keys only: a model the response names "constructor" must not find Object's.
+  const own = (key: string): ModelPrice | null => (Object.hasOwn(prices, key) ? (prices[key] ?? null) : null);
   if (model !== null) {
-    const exact = prices[model];
-    if (exact !== undefined) return exact;
+    const exact = own(model);
+    if (exact !== null) return exact;
     let best: { len: number; price: ModelPrice } | null = null;
     for (const [key, price] of Object.entries(prices)) {
       if (key.length > 1 && key.endsWith('*') && model.startsWith(key.slice(0, -1))) {
@@ -60,7 +62,7 @@ export function priceFor(
     }
     if (best !== null) return best.price;
   }
-  return prices['*'] ?? null;
+  return own('*');
 }
 
 /** The cost of `usage` at `price`, in US dollars. */

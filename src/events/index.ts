@@ -23,6 +23,7 @@ export type {
   FileReadData,
   FileWriteData,
   NetworkRequestData,
+  NetworkUsageData,
   BudgetExceededData,
   SandboxViolationData,
   AgentFace,

@@ -200,6 +200,24 @@ export interface NetworkRequestData {
   answer?: string;
   /** What went wrong after the decision (connect refused, TLS failure, cut by a budget). */
   error?: string;
+  /**
+   * LLM usage the proxy read from the response (a POST to a known LLM endpoint that it saw:
+   * base-URL mode, plain HTTP or an intercepted tunnel); absent when it read none.
+   */
+  usage?: NetworkUsageData;
+}
+
+/** LLM usage of one `network.request`, as the response reported it. */
+export interface NetworkUsageData {
+  /** The model the response names, when it names one. */
+  model?: string;
+  /** Input tokens, cache reads and writes not included. */
+  inputTokens: number;
+  outputTokens: number;
+  cacheReadTokens: number;
+  cacheWriteTokens: number;
+  /** US dollars at the session's price table; absent when the model has no price. */
+  costUsd?: number;
 }
 
 /** `budget.exceeded`: a request, cost or time budget ran out. */

@@ -9,9 +9,12 @@ import { BUILTIN_PROTECTED_ENV, BUILTIN_PROTECTED_PATHS } from './builtins.js';
 import { compileGlob, type PathGlob } from './match/glob.js';
 import { hostSpecificity, parseCidr, parseHostPattern, type Cidr, type HostPattern } from './match/net.js';
 import type {
+  BaseUrlConfig,
   BudgetsConfig,
   CredentialConfig,
   Level,
+  LlmConfig,
+  ModelPriceConfig,
   PATH_ARG_MODES,
   PolicyFile,
   ToolConfig,
@@ -183,6 +186,12 @@ export interface CompiledPolicy {
     readonly rules: readonly CompiledNetRule[];
     readonly credentials: readonly CredentialConfig[];
     readonly budgets: BudgetsConfig | null;
+    /** Base URLs by name; a later file's entry replaces an earlier one of the same name. */
+    readonly baseUrls: readonly BaseUrlConfig[];
+    /** LLM endpoints (null: the proxy's defaults; a later file's list replaces an earlier one). */
+    readonly llmEndpoints: NonNullable<LlmConfig['endpoints']> | null;
+    /** Model prices, merged by key across files (a later file wins). */
+    readonly prices: Readonly<Record<string, ModelPriceConfig>>;
   };
   /** Memo of {@link ResolvedFiles} by workspace and home; filled lazily, never observable. */
   readonly resolvedCache: Map<string, ResolvedFiles>;
@@ -354,6 +363,10 @@ export function compilePolicy(chain: readonly LoadedFile[]): CompiledPolicy {
   const netRules: CompiledNetRule[] = [];
   const credentials: CredentialConfig[] = [];
   let budgets: BudgetsConfig | null = null;
+  const baseUrls = new Map<string, BaseUrlConfig>();
+  let llmEndpoints: NonNullable<LlmConfig['endpoints']> | null = null;
+  // A Map, then fromEntries: a model key such as "__proto__" stays an own entry.
+  const prices = new Map<string, ModelPriceConfig>();
 
   for (const f of chain) {
     const d = f.data;
@@ -454,6 +467,12 @@ export function compilePolicy(chain: readonly LoadedFile[]): CompiledPolicy {
       });
       credentials.push(...(net.credentials ?? []));
       if (net.budgets) budgets = { ...(budgets ?? {}), ...net.budgets };
+      for (const b of net.baseUrls ?? []) {
+        baseUrls.delete(b.name); // re-inserted, so the order follows the latest definition
+        baseUrls.set(b.name, b);
+      }
+      if (net.llm?.endpoints) llmEndpoints = net.llm.endpoints;
+      for (const [model, price] of Object.entries(net.llm?.prices ?? {})) prices.set(model, price);
     }
   }
 
@@ -542,7 +561,15 @@ export function compilePolicy(chain: readonly LoadedFile[]): CompiledPolicy {
     ruleMeta,
     tools,
     files,
-    network: { default: netDefault, rules: netRules, credentials, budgets },
+    network: {
+      default: netDefault,
+      rules: netRules,
+      credentials,
+      budgets,
+      baseUrls: [...baseUrls.values()],
+      llmEndpoints,
+      prices: Object.fromEntries(prices),
+    },
     resolvedCache: new Map(),
     resolvedByContext: new WeakMap(),
   };

@@ -31,6 +31,9 @@ export type {
   NetworkRuleConfig,
   CredentialConfig,
   BudgetsConfig,
+  BaseUrlConfig,
+  ModelPriceConfig,
+  LlmConfig,
   FilesConfig,
 } from './schema.js';
 export type { SourceRef } from './compile.js';

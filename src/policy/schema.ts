@@ -275,9 +275,150 @@ export const budgetsSchema = z
     bytesUp: z.number().int().positive().optional(),
     bytesDown: z.number().int().positive().optional(),
     tokens: z.number().int().positive().optional(),
-    cost: z.number().positive().optional().describe('in US dollars'),
+    cost: z
+      .number()
+      .positive()
+      .optional()
+      .describe('in US dollars, at the prices in network.llm.prices; a model with no price spends it'),
   })
   .describe('per-session request, byte, token and cost budgets');
+
+/**
+ * Variables the session's egress sets itself (proxy and CA settings): a base URL's `env`
+ * may not name one, or it would take the sandbox's route out or its trust store over.
+ */
+export const EGRESS_RESERVED_ENV: readonly string[] = [
+  'HTTP_PROXY',
+  'HTTPS_PROXY',
+  'ALL_PROXY',
+  'NO_PROXY',
+  'NODE_USE_ENV_PROXY',
+  'SSL_CERT_FILE',
+  'NODE_EXTRA_CA_CERTS',
+  'REQUESTS_CA_BUNDLE',
+  'GIT_SSL_CAINFO',
+  'CURL_CA_BUNDLE',
+  'NPM_CONFIG_CAFILE',
+];
+
+const llmApi = z
+  .enum(['anthropic', 'openai'])
+  .describe(
+    'the wire format: anthropic (Messages) or openai (Chat Completions and Responses), for reading token usage',
+  );
+
+const baseUrlEnvName = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a variable name')
+  .superRefine((v, ctx) => {
+    if (EGRESS_RESERVED_ENV.includes(v.toUpperCase())) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `"${v}" is set by the session's egress itself (proxy and CA variables); name the client's base-URL variable, such as "ANTHROPIC_BASE_URL"`,
+        input: v,
+      });
+    }
+  });
+
+/** A plain-HTTP front inside the sandbox for an HTTPS API (LLM clients' base URLs). */
+export const baseUrlSchema = z
+  .strictObject({
+    name: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'a name of lowercase letters, digits and "-", such as "anthropic"')
+      .describe('the route name: the front is http://127.0.0.1:<port>/_airlock/base/<name>'),
+    upstream: z
+      .string()
+      .superRefine((v, ctx) => {
+        let url: URL | null = null;
+        try {
+          url = new URL(v);
+        } catch {
+          url = null;
+        }
+        if (
+          url === null ||
+          url.protocol !== 'https:' ||
+          url.username !== '' ||
+          url.password !== '' ||
+          url.search !== '' ||
+          url.hash !== '' ||
+          v.includes('?') ||
+          v.includes('#')
+        ) {
+          ctx.addIssue({
+            code: 'custom',
+            message: `"${v}" is not an https:// base URL without credentials, query or fragment; write the API's base URL, such as "https://api.anthropic.com"`,
+            input: v,
+          });
+        }
+      })
+      .describe(
+        'the real API base URL, https only (e.g. "https://api.anthropic.com" or "https://api.openai.com/v1"); the proxy forwards over verified TLS',
+      ),
+    env: z
+      .array(baseUrlEnvName)
+      .min(1)
+      .optional()
+      .describe('variables set inside the sandbox to the front\'s URL, e.g. ANTHROPIC_BASE_URL or OPENAI_BASE_URL'),
+    api: llmApi
+      .optional()
+      .describe(
+        "the upstream's wire format, so responses are read for token usage whatever its host (default: by host, see llm.endpoints)",
+      ),
+  })
+  .describe(
+    'a base URL for an LLM client: plain HTTP inside the sandbox, forwarded over verified HTTPS with credentials injected and every request judged by the network rules (it allows nothing by itself)',
+  );
+
+/** A model's price, in US dollars per million tokens. */
+export const modelPriceSchema = z
+  .strictObject({
+    inputPerMTok: z.number().nonnegative().describe('US dollars per million input tokens'),
+    outputPerMTok: z.number().nonnegative().describe('US dollars per million output tokens'),
+    cacheReadPerMTok: z
+      .number()
+      .nonnegative()
+      .optional()
+      .describe('US dollars per million tokens read from the prompt cache (default: inputPerMTok)'),
+    cacheWritePerMTok: z
+      .number()
+      .nonnegative()
+      .optional()
+      .describe('US dollars per million tokens written to the prompt cache (default: inputPerMTok)'),
+  })
+  .describe('the price of a model, in US dollars per million tokens');
+
+/** LLM endpoints and prices, for token usage and the `cost` budget. */
+export const llmSchema = z
+  .strictObject({
+    endpoints: z
+      .array(z.strictObject({ host: hostPattern, api: llmApi }))
+      .min(1)
+      .optional()
+      .describe(
+        'hosts whose responses are read for token usage; replaces the default list (api.anthropic.com as anthropic, api.openai.com as openai)',
+      ),
+    prices: z
+      .record(z.string(), modelPriceSchema)
+      .superRefine((table, ctx) => {
+        for (const key of Object.keys(table)) {
+          if (!/^(\*|[^\s*]+\*?)$/.test(key)) {
+            ctx.addIssue({
+              code: 'custom',
+              message: `"${key}" is not a model key; write a model name ("claude-sonnet-4-5"), a prefix ending in "*" ("claude-sonnet-4*"), or "*" for every other model`,
+              path: [key],
+              input: key,
+            });
+          }
+        }
+      })
+      .optional()
+      .describe(
+        'prices by model: an exact name, the longest matching "prefix*", then "*". With a cost budget, a model with no price spends the budget (its cost cannot be bounded); give "*" to price unknown models instead',
+      ),
+  })
+  .describe('LLM endpoints and prices, for token usage in network.request events and the cost budget');
 
 /** Network rules. */
 export const networkSchema = z
@@ -286,6 +427,25 @@ export const networkSchema = z
     rules: z.array(networkRuleSchema).optional(),
     credentials: z.array(credentialSchema).optional(),
     budgets: budgetsSchema.optional(),
+    baseUrls: z
+      .array(baseUrlSchema)
+      .optional()
+      .superRefine((list, ctx) => {
+        const seen = new Set<string>();
+        (list ?? []).forEach((b, i) => {
+          if (seen.has(b.name)) {
+            ctx.addIssue({
+              code: 'custom',
+              message: `base URL name "${b.name}" is used twice; give each its own name`,
+              path: [i, 'name'],
+              input: b.name,
+            });
+          }
+          seen.add(b.name);
+        });
+      })
+      .describe('plain-HTTP fronts of HTTPS APIs for LLM clients (ANTHROPIC_BASE_URL and the like)'),
+    llm: llmSchema.optional(),
   })
   .describe('network rules');
 
@@ -347,6 +507,12 @@ export type NetworkRuleConfig = z.infer<typeof networkRuleSchema>;
 export type CredentialConfig = z.infer<typeof credentialSchema>;
 /** Network budgets, for the egress proxy. */
 export type BudgetsConfig = z.infer<typeof budgetsSchema>;
+/** A base URL (plain-HTTP front of an HTTPS API), for the egress proxy. */
+export type BaseUrlConfig = z.infer<typeof baseUrlSchema>;
+/** A model's price, for the egress proxy's cost budget. */
+export type ModelPriceConfig = z.infer<typeof modelPriceSchema>;
+/** LLM endpoints and prices, for the egress proxy. */
+export type LlmConfig = z.infer<typeof llmSchema>;
 /** File rules as written. */
 export type FilesConfig = z.infer<typeof filesSchema>;
 

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   createEgressProxy,
+  type BaseUrlRoute,
   type CredentialBinding,
   type CredentialInjection,
   type EgressAsk,
@@ -21,6 +22,7 @@ import {
   type EgressProxy,
   type EgressRequest,
   type EgressResolver,
+  type LlmEndpoint,
   type ModelPrice,
 } from '../egress/index.js';
 import type { ApprovalEvent, ApprovalQueue, NetworkActionLike } from '../approvals/index.js';
@@ -31,6 +33,7 @@ import {
   decide,
   networkNeedsInspection,
   type CredentialConfig,
+  type ModelPriceConfig,
   type NetworkAction,
   type Policy,
 } from '../policy/index.js';
@@ -51,7 +54,10 @@ export interface SessionEgressOptions {
   port?: number;
   /** How long an `ask` may wait for a person, ms (default the proxy's, 120 000). */
   askTimeoutMs?: number;
-  /** LLM prices, for a policy's `budgets.cost` (a model without a price spends a cost budget). */
+  /**
+   * LLM prices, added to the policy's `network.llm.prices` (an entry here wins over the
+   * policy's for the same key). With a cost budget, a model without a price spends it.
+   */
   llm?: { prices?: Readonly<Record<string, ModelPrice>> };
   /**
    * Test hooks, for system tests with fake upstreams on loopback: a scripted resolver (names
@@ -69,7 +75,7 @@ export type SessionEgressSetting = boolean | SessionEgressOptions;
 export function policyWantsEgress(policy: Policy | undefined): boolean {
   if (policy === undefined) return false;
   const n = policy.compiled.network;
-  return n.rules.length > 0 || n.default !== 'deny' || n.credentials.length > 0;
+  return n.rules.length > 0 || n.default !== 'deny' || n.credentials.length > 0 || n.baseUrls.length > 0;
 }
 
 /** Whether this session runs a proxy: explicit `egress` wins; otherwise the policy decides. */
@@ -176,6 +182,58 @@ export function egressBudgets(policy: Policy | undefined): EgressBudgets | undef
   };
 }
 
+/** The policy's base URLs as proxy routes. */
+export function baseUrlRoutes(policy: Policy | undefined): BaseUrlRoute[] {
+  if (policy === undefined) return [];
+  return policy.compiled.network.baseUrls.map((b) => ({
+    name: b.name,
+    upstream: b.upstream,
+    ...(b.env === undefined ? {} : { env: [...b.env] }),
+    ...(b.api === undefined ? {} : { api: b.api }),
+  }));
+}
+
+/**
+ * The proxy's `llm` option: the policy's endpoints (when it names any) and its prices, with
+ * the caller's prices over them key by key.
+ *
+ * A cost budget needs prices: without any, the first LLM response would spend it (a model
+ * without a price cannot be bounded, so it is never counted as free). That is refused here,
+ * before anything runs, rather than discovered at the agent's first request.
+ */
+export function egressLlm(
+  policy: Policy | undefined,
+  extraPrices: Readonly<Record<string, ModelPrice>> | undefined,
+): { endpoints?: LlmEndpoint[]; prices: Record<string, ModelPrice> } {
+  const n = policy?.compiled.network;
+  const prices: Record<string, ModelPrice> = Object.fromEntries([
+    ...Object.entries(n?.prices ?? {}).map(([model, p]): [string, ModelPrice] => [model, toModelPrice(p)]),
+    ...Object.entries(extraPrices ?? {}),
+  ]);
+  if (n?.budgets?.cost !== undefined && Object.keys(prices).length === 0) {
+    throw new AirlockError(
+      'E_POLICY_INVALID',
+      `network.budgets.cost: a cost budget of ${n.budgets.cost} USD is set, but no model has a price, so the first LLM response would spend it`,
+      {
+        hint: 'Add network.llm.prices to the policy, e.g. { "claude-sonnet-4*": { inputPerMTok: 3, outputPerMTok: 15 }, "*": { inputPerMTok: 15, outputPerMTok: 75 } } ("*" prices every other model), or drop the cost budget.',
+      },
+    );
+  }
+  return {
+    ...(n?.llmEndpoints == null ? {} : { endpoints: n.llmEndpoints.map((e) => ({ host: e.host, api: e.api })) }),
+    prices,
+  };
+}
+
+function toModelPrice(p: ModelPriceConfig): ModelPrice {
+  return {
+    inputPerMTok: p.inputPerMTok,
+    outputPerMTok: p.outputPerMTok,
+    ...(p.cacheReadPerMTok === undefined ? {} : { cacheReadPerMTok: p.cacheReadPerMTok }),
+    ...(p.cacheWritePerMTok === undefined ? {} : { cacheWritePerMTok: p.cacheWritePerMTok }),
+  };
+}
+
 /**
  * CIDR ranges the policy lets out (rules with `cidr` and a level other than deny): the SSRF
  * guard refuses private, loopback and metadata addresses unless one of these covers them.
@@ -211,6 +269,18 @@ export function toNetworkRequestData(e: Extract<EgressEvent, { type: 'egress.req
     ...(e.credential === null ? {} : { injectedCredentials: [e.credential] }),
     ...(e.answer === null ? {} : { answer: e.answer }),
     ...(e.error === null ? {} : { error: e.error }),
+    ...(e.usage === null
+      ? {}
+      : {
+          usage: {
+            ...(e.usage.model === null ? {} : { model: e.usage.model }),
+            inputTokens: e.usage.inputTokens,
+            outputTokens: e.usage.outputTokens,
+            cacheReadTokens: e.usage.cacheReadTokens,
+            cacheWriteTokens: e.usage.cacheWriteTokens,
+            ...(e.usage.costUsd === null ? {} : { costUsd: e.usage.costUsd }),
+          },
+        }),
   };
 }
 
@@ -322,6 +392,10 @@ const MAX_SOCKET_PATH = 100;
 
 /** Starts a session's proxy; the socket and CA bundle live in a private 0700 directory. */
 export async function startSessionEgress(o: StartSessionEgressOptions): Promise<SessionEgress> {
+  // Before the directory exists: a cost budget without prices stops the session here.
+  const budgets = egressBudgets(o.policy);
+  const llm = egressLlm(o.policy, o.options.llm?.prices);
+  const baseUrls = baseUrlRoutes(o.policy);
   let dir = join(o.runtimeDir, 'egress');
   if (Buffer.byteLength(join(dir, 'egress.sock')) > MAX_SOCKET_PATH) {
     // A deep state directory would make the socket path too long for a unix socket.
@@ -330,7 +404,6 @@ export async function startSessionEgress(o: StartSessionEgressOptions): Promise<
     mkdirSync(dir, { mode: 0o700 });
   }
   const port = o.options.port ?? DEFAULT_EGRESS_PORT;
-  const budgets = egressBudgets(o.policy);
   let proxy: EgressProxy;
   try {
     proxy = await createEgressProxy({
@@ -344,7 +417,8 @@ export async function startSessionEgress(o: StartSessionEgressOptions): Promise<
       cidrAllow: allowedCidrs(o.policy),
       credentials: credentialBindings(o.policy),
       ...(budgets === undefined ? {} : { budgets }),
-      ...(o.options.llm === undefined ? {} : { llm: o.options.llm }),
+      ...(baseUrls.length === 0 ? {} : { baseUrls }),
+      llm,
       ...(o.options.testing?.resolver === undefined ? {} : { resolver: o.options.testing.resolver }),
       ...(o.options.testing?.upstreamCa === undefined ? {} : { upstreamCa: o.options.testing.upstreamCa }),
     });

@@ -172,6 +172,7 @@ describe('[egress.sandbox-env] sandboxEnv', () => {
         REQUESTS_CA_BUNDLE: '/run/airlock/ca.pem',
         GIT_SSL_CAINFO: '/run/airlock/ca.pem',
         CURL_CA_BUNDLE: '/run/airlock/ca.pem',
+        npm_config_cafile: '/run/airlock/ca.pem',
         GITHUB_TOKEN: 'airlock-placeholder-fixed',
         ANTHROPIC_BASE_URL: 'http://127.0.0.1:3128/_airlock/base/anthropic',
       });

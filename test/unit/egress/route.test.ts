@@ -15,7 +15,7 @@ function h(text: string): ParsedHost {
 
 const front: Front = {
   sandboxPort: 3128,
-  baseUrls: [{ name: 'openai', host: h('api.openai.com'), port: 443, basePath: '/v1', env: [] }],
+  baseUrls: [{ name: 'openai', host: h('api.openai.com'), port: 443, basePath: '/v1', env: [], api: 'openai' }],
 };
 const tunnel = (scheme: 'http' | 'https'): TunnelContext => ({
   host: h('api.example.com'),

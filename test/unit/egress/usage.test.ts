@@ -189,6 +189,9 @@ describe('endpoints and prices', () => {
       'claude-opus-*': { inputPerMTok: 5, outputPerMTok: 25 },
       '*': { inputPerMTok: 100, outputPerMTok: 100 },
     };
+    // Only the table's own keys: a model named like an Object method finds no price.
+    expect(priceFor('constructor', { 'claude-*': { inputPerMTok: 1, outputPerMTok: 1 } })).toBeNull();
+    expect(priceFor('toString', {})).toBeNull();
     expect(priceFor('claude-sonnet-4-5', prices)?.inputPerMTok).toBe(3);
     expect(priceFor('claude-opus-4-1', prices)?.inputPerMTok).toBe(5);
     expect(priceFor('claude-haiku-4-5', prices)?.inputPerMTok).toBe(1);
