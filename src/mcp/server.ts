@@ -96,7 +96,7 @@ function redactCut(session: Session, whole: string, cut: boolean): { text: strin
  * One output stream of a command for a tool result: decoded as UTF-8 across chunk
  * boundaries, redacted as it streams, and kept up to `max` characters (the rest counted).
  */
-function createRedactedOutput(session: Session, max: number): { push(chunk: Buffer): string; end(): { text: string; dropped: number } } {
+function createRedactedOutput(session: Session, max: number): { push(chunk: Buffer): string; end(): { text: string; dropped: number; tail: string } } {
   const decoder = new StringDecoder('utf8');
   const stream = session.redactor.stream();
   let kept = '';
@@ -111,10 +111,10 @@ function createRedactedOutput(session: Session, max: number): { push(chunk: Buff
       return keep(stream.push(decoder.write(chunk)));
     },
     end() {
-      keep(stream.push(decoder.end()));
-      keep(stream.end());
+      // What the stream held back until now (the end of the output), for a last progress message.
+      const tail = keep(stream.push(decoder.end())) + keep(stream.end());
       // Counted in characters of the redacted text (bytes before redaction are not tracked).
-      return { text: kept, dropped: Math.max(0, total - kept.length) };
+      return { text: kept, dropped: Math.max(0, total - kept.length), tail };
     },
   };
 }
@@ -302,6 +302,7 @@ export function createMcpServer(options: McpServerOptions): McpServer {
         const r = await proc.wait().finally(() => { (extra as Extra).signal.removeEventListener('abort', onAbort); });
         const so = out.stdout.end();
         const se = out.stderr.end();
+        for (const tail of [so.tail, se.tail]) if (tail.length > 0) onProgress(tail.slice(0, 4096));
         const status = r.startError !== undefined
           ? `could not start: ${r.startError.message}`
           : r.timedOut
