@@ -88,7 +88,8 @@ function sha256(b: Buffer | string): string {
  */
 function redactCut(session: Session, whole: string, cut: boolean): { text: string; count: number } {
   const count = session.redactor.scan(whole).length;
-  if (!cut) return { text: count === 0 ? whole : session.redactor.redact(whole), count };
+  if (count === 0 && !cut) return { text: whole, count };
+  if (!cut) return { text: session.redactor.redact(whole), count };
   return { text: session.redactor.stream().push(whole), count };
 }
 
@@ -350,8 +351,10 @@ export function createMcpServer(options: McpServerOptions): McpServer {
         }
         const clipped = clipUtf8(Buffer.from(body), MAX_READ);
         const note = clipped.dropped > 0 || truncated ? `\n[file cut: ${clipped.dropped} more bytes${truncated ? ' and beyond 10 MiB' : ''}; read a part with offset/limit]` : '';
-        const secrets = redacted.count > 0
-          ? `\n[${redacted.count} secret value${redacted.count === 1 ? ' was' : 's were'} replaced by [REDACTED:…] markers in this text; the file itself still holds them. Change the file with edit_file around them: writing this text back with write_file would overwrite them with the markers]`
+        // The markers in the part shown (a file that itself holds marker text is miscounted, harmlessly).
+        const shown = redacted.count === 0 ? 0 : (clipped.text.match(/\[REDACTED:[a-z0-9-]+\]/g) ?? []).length;
+        const secrets = shown > 0
+          ? `\n[${shown} secret value${shown === 1 ? ' was' : 's were'} replaced by [REDACTED:…] markers in this text; the file itself still holds them. Change the file with edit_file around them: writing this text back with write_file would overwrite them with the markers]`
           : '';
         return text(clipped.text + note + secrets);
       }),
