@@ -157,7 +157,7 @@ describe('MCP tool results pass through the session redactor', () => {
     expect(r.text).not.toContain(SECRET);
   });
 
-  it('redact.credential-values: the audit log on disk holds no secret, though tool arguments, output and requests carried it', async () => {
+  it('redact.credential-values: the audit log on disk holds no secret, though tool arguments, output and requests carried it', () => {
     const log = readFileSync(join(auditPaths(stateDir).sessions, `${session.id}.jsonl`), 'utf8');
     expect(log).not.toContain(SECRET);
     expect(log).not.toContain(AWS_KEY);
