@@ -229,13 +229,14 @@ export function createMcpServer(options: McpServerOptions): McpServer {
     throw new PolicyDeniedError(subject, decision);
   };
 
-  const progress = (extra: Extra): ((message: string) => void) => {
+  /** Sends progress messages; the promise it returns settles when the message was sent (or failed). */
+  const progress = (extra: Extra): ((message: string) => Promise<void>) => {
     const token = extra._meta?.progressToken;
-    if (token === undefined) return () => undefined;
+    if (token === undefined) return () => Promise.resolve();
     let n = 0;
     return (message) => {
       n++;
-      void extra.sendNotification({ method: 'notifications/progress', params: { progressToken: token, progress: n, message } }).catch(() => undefined);
+      return extra.sendNotification({ method: 'notifications/progress', params: { progressToken: token, progress: n, message } }).catch(() => undefined);
     };
   };
 
@@ -292,7 +293,7 @@ export function createMcpServer(options: McpServerOptions): McpServer {
         };
         const collect = (which: 'stdout' | 'stderr') => (c: Buffer): void => {
           const released = out[which].push(c);
-          if (released.length > 0) onProgress(released.slice(0, 4096));
+          if (released.length > 0) void onProgress(released.slice(0, 4096));
         };
         proc.stdout.on('data', collect('stdout'));
         proc.stderr.on('data', collect('stderr'));
@@ -303,7 +304,14 @@ export function createMcpServer(options: McpServerOptions): McpServer {
         const r = await proc.wait().finally(() => { (extra as Extra).signal.removeEventListener('abort', onAbort); });
         const so = out.stdout.end();
         const se = out.stderr.end();
-        for (const tail of [so.tail, se.tail]) if (tail.length > 0) onProgress(tail.slice(0, 4096));
+        // The redactor held these back to the end. Sent before the result, and a moment before:
+        // the SDK's client hands notifications to their handler a microtask late, so progress
+        // read in the same chunk as the result finds its handler gone and is dropped.
+        const tails = [so.tail, se.tail].filter((t) => t.length > 0);
+        for (const tail of tails) await onProgress(tail.slice(0, 4096));
+        if (tails.length > 0 && (extra as Extra)._meta?.progressToken !== undefined) {
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
         const status = r.startError !== undefined
           ? `could not start: ${r.startError.message}`
           : r.timedOut
@@ -601,7 +609,7 @@ export function createMcpServer(options: McpServerOptions): McpServer {
         );
         const waitMs = Math.round((args.wait_seconds ?? options.accessWaitSeconds ?? 60) * 1000);
         const onProgress = progress(extra as Extra);
-        onProgress(`waiting for a person to answer request ${sub.id}`);
+        void onProgress(`waiting for a person to answer request ${sub.id}`);
         let timer: NodeJS.Timeout | undefined;
         const pending = new Promise<'pending'>((resolve) => {
           timer = setTimeout(() => { resolve('pending'); }, waitMs);
