@@ -924,6 +924,10 @@ export async function createSession(options: SessionOptions): Promise<Session> {
     const excerpt = createExcerpt(redactor);
     const keep = (which: 'stdout' | 'stderr', c: Buffer): void => {
       digest.update(c);
+      // A write helper prints the content it replaces (for the file.write record's hash and
+      // line counts); that content is hashed here but kept out of the excerpt: the path may
+      // be one the policy lets the agent write and not read.
+      if (which === 'stdout' && write !== undefined) return;
       excerpt.push(which, c);
     };
     let real: ExecHandle | undefined;

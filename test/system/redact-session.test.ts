@@ -164,6 +164,10 @@ describe('file events from the session', () => {
     });
     expect(fileEvents[2]?.data).toEqual({ path: '/workspace/notes.txt', size: read.content.length, sha256: sha(read.content) });
     expect(fileEvents[3]?.data).toMatchObject({ path: '/workspace/blob.bin', size: 4, previousSha256: null, note: 'binary content: lines not counted' });
+    // The write helper reads the content it replaces for the record; none of it is kept in an excerpt.
+    const excerpts = events.slice(before).flatMap((e) => (e.type === 'exec.finished' ? [e.data.excerpt] : []));
+    expect(excerpts.some((x) => x.includes('four'))).toBe(true); // the readFile's excerpt
+    expect(excerpts.some((x) => x.includes('two'))).toBe(false); // only the replaced content had it
   });
 
   it('audit.file-events: a write through a symlink name replaces the link and reports no previous file', async () => {
