@@ -82,15 +82,26 @@ function sha256(b: Buffer | string): string {
 }
 
 /**
- * Redacts a text that may have been cut at a limit. When it was, the tail that could be the
- * start of a secret (what a streaming redactor still holds back) is dropped rather than shown
- * unrecognized. Also counts the secrets replaced.
+ * Redacts a text that may have been cut at a limit. When it was, its last `holdback`
+ * characters (as long as the longest known secret, and any key-name context) could hold the
+ * start of a secret the cut made unrecognizable: they are dropped rather than shown, and a
+ * match reaching into them is dropped whole. Also counts the secrets replaced.
  */
 function redactCut(session: Session, whole: string, cut: boolean): { text: string; count: number } {
-  const count = session.redactor.scan(whole).length;
-  if (count === 0 && !cut) return { text: whole, count };
-  if (!cut) return { text: session.redactor.redact(whole), count };
-  return { text: session.redactor.stream().push(whole), count };
+  const matches = session.redactor.scan(whole);
+  if (!cut) return { text: matches.length === 0 ? whole : session.redactor.redact(whole), count: matches.length };
+  let end = Math.max(0, whole.length - session.redactor.holdback);
+  for (const m of matches) if (m.start < end && m.end > end) end = m.start;
+  let text = '';
+  let pos = 0;
+  let count = 0;
+  for (const m of matches) {
+    if (m.end > end) break;
+    text += `${whole.slice(pos, m.start)}[REDACTED:${m.kind}]`;
+    pos = m.end;
+    count++;
+  }
+  return { text: text + whole.slice(pos, end), count };
 }
 
 /**

@@ -57,7 +57,12 @@ beforeAll(async () => {
   process.env[SECRET_ENV] = SECRET;
   // An upstream the credential is not bound to, so the proxy has no reason to take the
   // secret out of its answer: only the session redactor stands between it and the agent.
-  leaky = await startHttpServer((_req, res) => {
+  leaky = await startHttpServer((req, res) => {
+    if (req.url === '/big') {
+      // The secret starts 10 bytes before the tool's 100 KiB cut.
+      res.end(`${'a'.repeat(100 * 1024 - 11)} ${SECRET} and more\n`);
+      return;
+    }
     res.setHeader('x-echo', `Bearer ${SECRET}`);
     res.end(`debug dump: token=${SECRET}\n`);
   });
@@ -148,6 +153,14 @@ describe('MCP tool results pass through the session redactor', () => {
     expect(r.text).toContain('x-echo: Bearer [REDACTED:secret]');
     expect(r.text).toContain('debug dump: token=[REDACTED:secret]');
     expect(r.text).not.toContain(SECRET);
+  });
+
+  it('redact.agent-output: a response body cut at the limit inside a secret shows no part of it', async () => {
+    const r = await tool('http_request', { url: `http://leaky.example.test:${leaky.port}/big` });
+    expect(r.text).toContain('[response cut at 102400 bytes]');
+    expect(r.text).not.toContain(SECRET.slice(0, 8));
+    // Only the tail a secret could be hiding in is dropped, not the whole last line.
+    expect(r.text).toContain('a'.repeat(90 * 1024));
   });
 
   it('redact.agent-output: an error that quotes the secret is redacted too', async () => {
