@@ -32,6 +32,7 @@ export {
   type Session,
   type SessionOptions,
   type SessionProcess,
+  type SessionRedactor,
   type SpawnOptions,
   openSessionWorkspace,
   summarizeChanges,

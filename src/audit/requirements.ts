@@ -28,6 +28,8 @@ export const AUDIT_REQUIREMENTS = {
     'audit directories are 0700, logs 0600, and a signing key readable by others is refused',
   'audit.fail-closed':
     'an event that cannot be recorded is reported and every later flush fails; a missing public key fails verification',
+  'audit.file-events':
+    'every file read and write through the session (SDK readFile/writeFile, MCP read_file, write_file, edit_file) is one file.read or file.write event with path, size and SHA-256, and for a write the previous SHA-256 and lines added and removed',
   'audit.session-isolation': "two sessions in one process never see or record each other's events",
   'audit.verify-exit':
     'airlock audit verify exits 0 only when intact, 1 when verification failed, 2 for usage and environment errors',

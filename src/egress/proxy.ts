@@ -145,6 +145,8 @@ export async function createEgressProxy(options: EgressProxyOptions): Promise<Eg
       core.setRules(rules);
     },
     tunnelHelper: cfg.tunnelHelper,
+    // The same byte strings the proxy takes back out of echoed responses.
+    knownSecrets: () => active.map((c) => ({ id: c.id, values: c.redactions.map((r) => r.from.toString('latin1')) })),
     close: () => core.close(),
   };
 }

@@ -253,6 +253,13 @@ export interface EgressProxy {
   setRules(rules: { readonly decide: EgressDecide; readonly cidrAllow?: readonly string[] }): void;
   /** The tunnel helper opaque tunnels are handed to, or null when Node copies them. */
   readonly tunnelHelper: string | null;
+  /**
+   * The resolved secret of each credential and every spelling the proxy puts on the wire
+   * (the value itself, which also covers `Bearer <secret>`, and for basic auth the base64 of
+   * `user:secret`), for the session's redactor and nothing else: it lives in memory only,
+   * and the caller must not log, store or show it.
+   */
+  knownSecrets(): ReadonlyArray<{ readonly id: string; readonly values: readonly string[] }>;
   /** Stops listening, cuts open connections and removes the socket. */
   close(): Promise<void>;
 }

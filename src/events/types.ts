@@ -151,23 +151,36 @@ export interface ExecFinishedData {
   timedOut?: boolean;
 }
 
-/** `file.read`: the agent read a file (when the part that served it knows). */
+/** `file.read`: a file read through the session (`readFile`: the SDK, MCP `read_file` and `edit_file`). */
 export interface FileReadData {
+  /** The path as named (absolute in the sandbox). */
   path: string;
+  /** Bytes read (at most the reader's limit). */
   size: number;
+  /** SHA-256 of the bytes read. */
   sha256: string;
+  /** True when the file was longer than the reader's limit: size and hash cover the part read. */
+  truncated?: boolean;
 }
 
-/** `file.write`: the agent wrote a file in the workspace. */
+/** `file.write`: a file written through the session (`writeFile`: the SDK, MCP `write_file` and `edit_file`). */
 export interface FileWriteData {
+  /** The path as named (absolute in the sandbox). */
   path: string;
   size: number;
   /** SHA-256 of the new content. */
   sha256: string;
-  /** SHA-256 of the content before, or null for a new file. */
+  /**
+   * SHA-256 of the content before, or null when no regular file was there (a new file, or a
+   * symlink the write replaced) or when `note` says it was not computed.
+   */
   previousSha256: string | null;
+  /** Size of the content before, when a regular file was there. */
+  previousSize?: number;
   linesAdded: number;
   linesRemoved: number;
+  /** Why the previous hash or the line counts were not computed (binary or very large content). */
+  note?: string;
 }
 
 /** `network.request`: a request through the session's egress proxy. */

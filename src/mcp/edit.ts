@@ -4,6 +4,9 @@
  */
 import { AirlockError } from '../errors/index.js';
 
+/** Lines added and removed between two texts (the session's count, which its `file.write` records use). */
+export { lineDelta } from '../session/index.js';
+
 /** Counts non-overlapping occurrences of `needle` in `haystack`. */
 export function countOccurrences(haystack: string, needle: string): number {
   if (needle.length === 0) return 0;
@@ -35,19 +38,4 @@ export function applyEdit(text: string, oldString: string, newString: string, re
     });
   }
   return { text: text.split(oldString).join(newString), replacements: n };
-}
-
-/** Lines added and removed between two texts, counted as a multiset difference of lines. */
-export function lineDelta(before: string, after: string): { added: number; removed: number } {
-  const count = new Map<string, number>();
-  for (const l of before.split('\n')) count.set(l, (count.get(l) ?? 0) + 1);
-  let added = 0;
-  for (const l of after.split('\n')) {
-    const c = count.get(l) ?? 0;
-    if (c > 0) count.set(l, c - 1);
-    else added++;
-  }
-  let removed = 0;
-  for (const c of count.values()) removed += c;
-  return { added, removed };
 }

@@ -8,6 +8,7 @@
  * sees the argv `bash -c STRING`), because that check is asynchronous.
  */
 import { createHash } from 'node:crypto';
+import { StringDecoder } from 'node:string_decoder';
 import { readFileSync } from 'node:fs';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
@@ -78,6 +79,56 @@ function clipUtf8(buf: Buffer, max: number): { text: string; dropped: number } {
 
 function sha256(b: Buffer | string): string {
   return createHash('sha256').update(b).digest('hex');
+}
+
+/**
+ * Redacts a text that may have been cut at a limit. When it was, its last `holdback`
+ * characters (as long as the longest known secret, and any key-name context) could hold the
+ * start of a secret the cut made unrecognizable: they are dropped rather than shown, and a
+ * match reaching into them is dropped whole. Also counts the secrets replaced.
+ */
+function redactCut(session: Session, whole: string, cut: boolean): { text: string; count: number } {
+  const matches = session.redactor.scan(whole);
+  if (!cut) return { text: matches.length === 0 ? whole : session.redactor.redact(whole), count: matches.length };
+  let end = Math.max(0, whole.length - session.redactor.holdback);
+  for (const m of matches) if (m.start < end && m.end > end) end = m.start;
+  let text = '';
+  let pos = 0;
+  let count = 0;
+  for (const m of matches) {
+    if (m.end > end) break;
+    text += `${whole.slice(pos, m.start)}[REDACTED:${m.kind}]`;
+    pos = m.end;
+    count++;
+  }
+  return { text: text + whole.slice(pos, end), count };
+}
+
+/**
+ * One output stream of a command for a tool result: decoded as UTF-8 across chunk
+ * boundaries, redacted as it streams, and kept up to `max` characters (the rest counted).
+ */
+function createRedactedOutput(session: Session, max: number): { push(chunk: Buffer): string; end(): { text: string; dropped: number; tail: string } } {
+  const decoder = new StringDecoder('utf8');
+  const stream = session.redactor.stream();
+  let kept = '';
+  let total = 0;
+  const keep = (released: string): string => {
+    total += released.length;
+    if (kept.length < max) kept += released.slice(0, max - kept.length);
+    return released;
+  };
+  return {
+    push(chunk) {
+      return keep(stream.push(decoder.write(chunk)));
+    },
+    end() {
+      // What the stream held back until now (the end of the output), for a last progress message.
+      const tail = keep(stream.push(decoder.end())) + keep(stream.end());
+      // Counted in characters of the redacted text (bytes before redaction are not tracked).
+      return { text: kept, dropped: Math.max(0, total - kept.length), tail };
+    },
+  };
 }
 
 function fileDigest(file: string): string | null {
@@ -152,6 +203,13 @@ export function createMcpServer(options: McpServerOptions): McpServer {
       else if (isAirlockError(err)) result = text(`${err.code}: ${err.message}\n${err.hint}`, true);
       else result = text(`E_INTERNAL: ${err instanceof Error ? err.message : String(err)}`, true);
     }
+    // Everything the agent reads passes through the session's redactor, denials and errors
+    // too (a denial quotes the command line). Tools that cut their output redact before
+    // cutting (below); this pass catches the rest, and is a no-op on text already redacted.
+    result = {
+      ...result,
+      content: result.content.map((c) => (c.type === 'text' ? { ...c, text: session.redactor.redact(c.text) } : c)),
+    };
     const first = result.content[0];
     const resultText = first !== undefined && first.type === 'text' ? first.text : '';
     session.events.publish(
@@ -182,13 +240,14 @@ export function createMcpServer(options: McpServerOptions): McpServer {
     throw new PolicyDeniedError(subject, decision);
   };
 
-  const progress = (extra: Extra): ((message: string) => void) => {
+  /** Sends progress messages; the promise it returns settles when the message was sent (or failed). */
+  const progress = (extra: Extra): ((message: string) => Promise<void>) => {
     const token = extra._meta?.progressToken;
-    if (token === undefined) return () => undefined;
+    if (token === undefined) return () => Promise.resolve();
     let n = 0;
     return (message) => {
       n++;
-      void extra.sendNotification({ method: 'notifications/progress', params: { progressToken: token, progress: n, message } }).catch(() => undefined);
+      return extra.sendNotification({ method: 'notifications/progress', params: { progressToken: token, progress: n, message } }).catch(() => undefined);
     };
   };
 
@@ -236,16 +295,16 @@ export function createMcpServer(options: McpServerOptions): McpServer {
           ...(args.cwd === undefined ? {} : { cwd: args.cwd }),
           ...(args.timeout_seconds === undefined ? {} : { timeoutMs: Math.round(args.timeout_seconds * 1000) }),
         });
-        const out = { stdout: [] as Buffer[], stderr: [] as Buffer[], kept: { stdout: 0, stderr: 0 }, total: { stdout: 0, stderr: 0 } };
+        // Output is redacted as it streams, before it is kept or sent as progress: each stream
+        // has its own streaming redactor, which holds back anything that may be the start of a
+        // secret still arriving, so a secret split across chunks never shows up in pieces.
+        const out = {
+          stdout: createRedactedOutput(session, MAX_TOOL_OUTPUT),
+          stderr: createRedactedOutput(session, MAX_TOOL_OUTPUT),
+        };
         const collect = (which: 'stdout' | 'stderr') => (c: Buffer): void => {
-          out.total[which] += c.length;
-          const room = MAX_TOOL_OUTPUT - out.kept[which];
-          if (room > 0) {
-            const part = c.subarray(0, room);
-            out[which].push(Buffer.from(part));
-            out.kept[which] += part.length;
-          }
-          onProgress(c.toString('utf8').slice(0, 4096));
+          const released = out[which].push(c);
+          if (released.length > 0) void onProgress(released.slice(0, 4096));
         };
         proc.stdout.on('data', collect('stdout'));
         proc.stderr.on('data', collect('stderr'));
@@ -254,8 +313,16 @@ export function createMcpServer(options: McpServerOptions): McpServer {
         const onAbort = (): void => { proc.kill('SIGKILL'); };
         (extra as Extra).signal.addEventListener('abort', onAbort, { once: true });
         const r = await proc.wait().finally(() => { (extra as Extra).signal.removeEventListener('abort', onAbort); });
-        const so = clipUtf8(Buffer.concat(out.stdout), MAX_TOOL_OUTPUT);
-        const se = clipUtf8(Buffer.concat(out.stderr), MAX_TOOL_OUTPUT);
+        const so = out.stdout.end();
+        const se = out.stderr.end();
+        // The redactor held these back to the end. Sent before the result, and a moment before:
+        // the SDK's client hands notifications to their handler a microtask late, so progress
+        // read in the same chunk as the result finds its handler gone and is dropped.
+        const tails = [so.tail, se.tail].filter((t) => t.length > 0);
+        for (const tail of tails) await onProgress(tail.slice(0, 4096));
+        if (tails.length > 0 && (extra as Extra)._meta?.progressToken !== undefined) {
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
         const status = r.startError !== undefined
           ? `could not start: ${r.startError.message}`
           : r.timedOut
@@ -264,8 +331,10 @@ export function createMcpServer(options: McpServerOptions): McpServer {
               ? `killed by ${r.signal ?? 'a signal'}`
               : `exit status ${r.exitCode}`;
         const parts = [`${status} (${Math.round(r.durationMs)} ms)`];
-        const dropped = (which: 'stdout' | 'stderr'): string =>
-          out.total[which] > out.kept[which] ? `\n[${out.total[which] - out.kept[which]} more bytes of ${which} not shown]` : '';
+        const dropped = (which: 'stdout' | 'stderr'): string => {
+          const d = (which === 'stdout' ? so : se).dropped;
+          return d > 0 ? `\n[${d} more characters of ${which} not shown]` : '';
+        };
         if (so.text.length > 0) parts.push(`--- stdout ---\n${so.text}${dropped('stdout')}`);
         if (se.text.length > 0) parts.push(`--- stderr ---\n${se.text}${dropped('stderr')}`);
         return text(parts.join('\n'), r.startError !== undefined || r.timedOut);
@@ -287,9 +356,13 @@ export function createMcpServer(options: McpServerOptions): McpServer {
     },
     (args, extra) =>
       call('read_file', args, extra as Extra, async () => {
+        // The session records the file.read.
         const { content, truncated } = await session.readFile(args.path, { maxBytes: 10 * 1024 * 1024 });
-        session.events.publish(createEvent('file.read', session.id, { path: sandboxPath(args.path), size: content.length, sha256: sha256(content) }));
-        let body = content.toString('utf8');
+        // Redacted whole before lines are picked or the text is cut, so no cut splits a secret
+        // (a cut file's tail that may be a secret's start is held back); a redacted multi-line
+        // secret (a private key block) counts as one line for offset/limit.
+        const redacted = redactCut(session, content.toString('utf8'), truncated);
+        let body = redacted.text;
         if (args.offset !== undefined || args.limit !== undefined) {
           const lines = body.split('\n');
           const from = (args.offset ?? 1) - 1;
@@ -297,7 +370,12 @@ export function createMcpServer(options: McpServerOptions): McpServer {
         }
         const clipped = clipUtf8(Buffer.from(body), MAX_READ);
         const note = clipped.dropped > 0 || truncated ? `\n[file cut: ${clipped.dropped} more bytes${truncated ? ' and beyond 10 MiB' : ''}; read a part with offset/limit]` : '';
-        return text(clipped.text + note);
+        // The markers in the part shown (a file that itself holds marker text is miscounted, harmlessly).
+        const shown = redacted.count === 0 ? 0 : (clipped.text.match(/\[REDACTED:[a-z0-9-]+\]/g) ?? []).length;
+        const secrets = shown > 0
+          ? `\n[${shown} secret value${shown === 1 ? ' was' : 's were'} replaced by [REDACTED:…] markers in this text; the file itself still holds them. Change the file with edit_file around them: writing this text back with write_file would overwrite them with the markers]`
+          : '';
+        return text(clipped.text + note + secrets);
       }),
   );
 
@@ -341,18 +419,9 @@ export function createMcpServer(options: McpServerOptions): McpServer {
         }
         const before = content.toString('utf8');
         const { text: after, replacements } = applyEdit(before, args.old_string, args.new_string, args.replace_all ?? false);
+        // The session records the file.read above and the file.write here.
         await session.writeFile(args.path, after);
         const delta = lineDelta(before, after);
-        session.events.publish(
-          createEvent('file.write', session.id, {
-            path: sandboxPath(args.path),
-            size: Buffer.byteLength(after),
-            sha256: sha256(after),
-            previousSha256: sha256(content),
-            linesAdded: delta.added,
-            linesRemoved: delta.removed,
-          }),
-        );
         return text(`edited ${sandboxPath(args.path)}: ${replacements} replacement${replacements === 1 ? '' : 's'}, +${delta.added} -${delta.removed} lines`);
       }),
   );
@@ -439,7 +508,9 @@ export function createMcpServer(options: McpServerOptions): McpServer {
           signal: (extra as Extra).signal,
         });
         const head = [`HTTP/1.1 ${r.status} ${r.statusText}`, ...r.headers.map(([k, v]) => `${k}: ${v}`)].join('\n');
-        return text(`${head}\n\n${r.body.toString('utf8')}${r.truncated ? `\n[response cut at ${MAX_TOOL_OUTPUT} bytes]` : ''}`);
+        // A body cut at the limit may end in the start of a secret: that tail is held back.
+        const body = redactCut(session, r.body.toString('utf8'), r.truncated).text;
+        return text(`${head}\n\n${body}${r.truncated ? `\n[response cut at ${MAX_TOOL_OUTPUT} bytes]` : ''}`);
       }),
   );
 
@@ -549,7 +620,7 @@ export function createMcpServer(options: McpServerOptions): McpServer {
         );
         const waitMs = Math.round((args.wait_seconds ?? options.accessWaitSeconds ?? 60) * 1000);
         const onProgress = progress(extra as Extra);
-        onProgress(`waiting for a person to answer request ${sub.id}`);
+        void onProgress(`waiting for a person to answer request ${sub.id}`);
         let timer: NodeJS.Timeout | undefined;
         const pending = new Promise<'pending'>((resolve) => {
           timer = setTimeout(() => { resolve('pending'); }, waitMs);

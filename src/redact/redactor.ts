@@ -52,10 +52,13 @@ export interface Redactor {
 }
 
 /**
- * Shortest secret value accepted. A shorter one would shred ordinary text (every `a` in
- * the output) while protecting almost nothing, so it is refused rather than ignored.
+ * Shortest secret value accepted. A shorter one would shred ordinary text while protecting
+ * almost nothing; worse, redaction is an oracle: an agent that prints candidate strings and
+ * sees which come back as `[REDACTED:secret]` can enumerate a short secret it was never given
+ * (62^4 candidates fit in one command's output; 62^8 do not). So a shorter value is refused
+ * (`E_REDACT_INVALID`, and the session does not start), never silently skipped.
  */
-export const MIN_SECRET_LENGTH = 4;
+export const MIN_SECRET_LENGTH = 8;
 
 /**
  * How far a stream may hold back a run of non-whitespace before it must let some text go.

@@ -197,16 +197,42 @@ export async function readFile(run: RawRunner, path: string, maxBytes = 10 * 102
   return { content: truncated ? r.stdout.subarray(0, maxBytes) : r.stdout, truncated };
 }
 
-/** Writes a file inside the sandbox, replacing it atomically (temp file + rename in the judged directory). */
-export async function writeFile(run: RawRunner, path: string, content: Buffer | string): Promise<void> {
+/** Bytes of the content a write replaces that are read back, for the `file.write` record's hash and line counts. */
+export const PREVIOUS_CONTENT_LIMIT = 10 * 1024 * 1024;
+
+/** What a write replaced: the regular file that was there (bounded), or nothing. */
+export interface WriteOutcome {
+  /** The path written (absolute in the sandbox, as named). */
+  path: string;
+  /** The bytes written. */
+  content: Buffer;
+  /**
+   * The content it replaced, or null when no regular file was there (a new file, or a
+   * symlink or other entry, which the rename replaces without following it).
+   */
+  previous: Buffer | null;
+  /** True when the previous content was longer than {@link PREVIOUS_CONTENT_LIMIT} and cut there. */
+  previousTruncated: boolean;
+}
+
+/**
+ * Writes a file inside the sandbox, replacing it atomically (temp file + rename in the judged
+ * directory). Returns what it replaced, read by the same helper just before the rename.
+ */
+export async function writeFile(run: RawRunner, path: string, content: Buffer | string): Promise<WriteOutcome> {
   const p = sandboxPath(path);
   const { dir, name, resolved } = await resolveEntry(run, p);
   // The temporary name is random and created exclusively (set -C), so nothing planted can be
   // written through; the rename replaces the final name itself, never what a link there points at.
-  const script = `${CD_CHECKED}set -C; t=".airlock-write-$3"; cat > "$t" || exit 1; mv -fT -- "$t" "$2" || { rm -f -- "$t"; exit 1; }`;
+  // Before the rename the helper prints `F` and the old content when the name is a regular
+  // file, opened without following a link (the opened object must be exactly "$1/$2"), else `N`.
+  const script =
+    `${CD_CHECKED}set -C; t=".airlock-write-$3"; cat > "$t" || exit 1; ` +
+    'o="${1%/}/$2"; if [ -f "$2" ] && [ ! -L "$2" ]; then { if [ "$(readlink /proc/self/fd/4)" = "$o" ]; then printf F; head -c "$4" <&4; else printf N; fi; } 4< "$2" 2>/dev/null || :; else printf N; fi; ' +
+    'mv -fT -- "$t" "$2" || { rm -f -- "$t"; exit 1; }';
   // A copy: the caller may change its buffer while a person looks at the approval.
   const bytes = Buffer.from(content);
-  const r = await run.runRaw(['/bin/sh', '-c', script, 'airlock-write', dir, name, randomBytes(8).toString('hex')], bytes, {
+  const r = await run.runRaw(['/bin/sh', '-c', script, 'airlock-write', dir, name, randomBytes(8).toString('hex'), String(PREVIOUS_CONTENT_LIMIT + 1)], bytes, {
     kind: 'file.write',
     path: p,
     resolved,
@@ -214,6 +240,28 @@ export async function writeFile(run: RawRunner, path: string, content: Buffer | 
     diff: () => writeDiff(run, resolved.realPath, bytes),
   });
   if (r.exitCode !== 0) throw failure('write', p, r);
+  // `F` + content, or `N` (or nothing, when the open failed): anything but `F` means no previous file.
+  const previous = r.stdout[0] === 0x46 ? r.stdout.subarray(1) : null;
+  const previousTruncated = previous !== null && previous.length > PREVIOUS_CONTENT_LIMIT;
+  return { path: p, content: bytes, previous: previousTruncated && previous !== null ? previous.subarray(0, PREVIOUS_CONTENT_LIMIT) : previous, previousTruncated };
+}
+
+/**
+ * Lines added and removed between two texts, counted as a multiset difference of lines (a
+ * moved line counts as neither): cheap, and what a reviewer wants from a `file.write` record.
+ */
+export function lineDelta(before: string, after: string): { added: number; removed: number } {
+  const count = new Map<string, number>();
+  for (const l of before.split('\n')) count.set(l, (count.get(l) ?? 0) + 1);
+  let added = 0;
+  for (const l of after.split('\n')) {
+    const c = count.get(l) ?? 0;
+    if (c > 0) count.set(l, c - 1);
+    else added++;
+  }
+  let removed = 0;
+  for (const c of count.values()) removed += c;
+  return { added, removed };
 }
 
 /** Lists a directory inside the sandbox. */

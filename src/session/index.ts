@@ -7,6 +7,7 @@ import { mkdirSync, realpathSync, rmSync, statSync, writeFileSync, readFileSync,
 import { constants as osConstants, homedir } from 'node:os';
 import { join, relative, isAbsolute, posix } from 'node:path';
 import { PassThrough } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
 import { protectedChanges, snapshotProtected, type ProtectedChange } from './protected-watch.js';
 import { AirlockError, type ErrorCode } from '../errors/index.js';
 import { describeDenial, type Denial, type DenialFace } from './denial.js';
@@ -32,9 +33,21 @@ import { attachAudit, type AuditAttachment } from '../audit/index.js';
 import { createDecideContext, decide, loadPolicy, type Action, type Decision, type Policy } from '../policy/index.js';
 import type { ApprovalEvent, ApprovalQueue } from '../approvals/index.js';
 import { waitForApproval, type ApprovedRun } from './approval.js';
-import { createEvent, createEventChannel, type EventChannel } from '../events/index.js';
-import { createRedactor } from '../redact/index.js';
-import { listDirectory, readFile, search, writeFile, type DirEntry, type RawRunner, type SearchHit } from './files.js';
+import { createEvent, createEventChannel, type EventChannel, type FileWriteData } from '../events/index.js';
+import { MIN_SECRET_LENGTH, createRedactor, type Redactor } from '../redact/index.js';
+import {
+  PREVIOUS_CONTENT_LIMIT,
+  sandboxPath,
+  lineDelta,
+  listDirectory,
+  readFile,
+  search,
+  writeFile,
+  type DirEntry,
+  type RawRunner,
+  type SearchHit,
+  type WriteOutcome,
+} from './files.js';
 import { resolveLimits, type LimitsInput } from './limits.js';
 import { resolveStateDir } from './state.js';
 import {
@@ -60,7 +73,7 @@ import { proxiedRequest, type HttpRequestOptions, type HttpResponse } from './ht
 
 export { resolveLimits, parseDuration, parseSize, DEFAULT_LIMITS, type LimitsInput } from './limits.js';
 export { resolveStateDir } from './state.js';
-export { sandboxPath, type DirEntry, type SearchHit } from './files.js';
+export { sandboxPath, lineDelta, type DirEntry, type SearchHit } from './files.js';
 export {
   STAGED_RETENTION_MS,
   describeChanges,
@@ -130,7 +143,12 @@ export interface SessionOptions {
    * permits runs.
    */
   policy?: Policy;
-  /** Secret values the session knows, redacted from every record and output excerpt. */
+  /**
+   * Secret values the session knows, redacted from every record, output excerpt and MCP tool
+   * result, in addition to the credentials the policy's `network.credentials` resolve to
+   * (which the session learns from its egress proxy). Each must be at least
+   * {@link MIN_SECRET_LENGTH} characters: a shorter one stops the session (`E_REDACT_INVALID`).
+   */
   secrets?: readonly string[];
   /**
    * Where `ask` verdicts go: the action waits (bounded by the policy's `approvals.timeout`,
@@ -237,6 +255,13 @@ export interface Session {
   memoryPeak(): number | undefined;
   /** The session's event channel (exec, policy, approvals, network); the audit log subscribes to it. */
   readonly events: EventChannel;
+  /**
+   * The session's redactor: every secret value the session knows (`secrets` and the policy's
+   * credentials) and the built-in credential patterns. The audit log and the MCP tool results
+   * go through it; `exec`, `spawn` and `readFile` return the sandbox's bytes as they are (the
+   * caller is the host program), so a caller that hands output to a model redacts it with this.
+   */
+  readonly redactor: SessionRedactor;
   /** Reads a file as the sandbox sees it (relative paths are under /workspace). */
   readFile(path: string, options?: { maxBytes?: number }): Promise<{ content: Buffer; truncated: boolean }>;
   /** Writes a file inside the sandbox, atomically. */
@@ -275,6 +300,58 @@ export interface Session {
   setPolicy(policy: Policy): void;
 }
 
+function sha256Hex(b: Buffer): string {
+  return createHash('sha256').update(b).digest('hex');
+}
+
+function looksBinary(b: Buffer): boolean {
+  return b.subarray(0, 8192).includes(0);
+}
+
+/** The `file.write` record of a write: hashes before and after, and lines added and removed. */
+function fileWriteData(w: WriteOutcome): FileWriteData {
+  const base = { path: w.path, size: w.content.length, sha256: sha256Hex(w.content) };
+  if (w.previousTruncated) {
+    return {
+      ...base,
+      previousSha256: null,
+      linesAdded: 0,
+      linesRemoved: 0,
+      note: `the previous content was longer than ${PREVIOUS_CONTENT_LIMIT} bytes: its hash and the line counts were not computed`,
+    };
+  }
+  const before = w.previous ?? Buffer.alloc(0);
+  const previous = w.previous === null ? { previousSha256: null } : { previousSha256: sha256Hex(w.previous), previousSize: w.previous.length };
+  if (looksBinary(before) || looksBinary(w.content)) {
+    return { ...base, ...previous, linesAdded: 0, linesRemoved: 0, note: 'binary content: lines not counted' };
+  }
+  const delta = lineDelta(before.toString('utf8'), w.content.toString('utf8'));
+  return { ...base, ...previous, linesAdded: delta.added, linesRemoved: delta.removed };
+}
+
+/** What a session's redactor offers its faces (see {@link Session.redactor}). */
+export type SessionRedactor = Pick<Redactor, 'redact' | 'redactValue' | 'scan' | 'stream' | 'holdback'>;
+
+/**
+ * Adds the secrets the egress proxy resolved to the session's redactor. A credential too
+ * short to redact is refused by name (its reference is in the policy), never by value.
+ */
+function learnCredentials(redactor: Redactor, known: ReadonlyArray<{ readonly id: string; readonly values: readonly string[] }>): void {
+  for (const [i, c] of known.entries()) {
+    const short = c.values.find((v) => v.length < MIN_SECRET_LENGTH);
+    if (short !== undefined) {
+      throw new AirlockError(
+        'E_REDACT_INVALID',
+        `network.credentials[${i}] ("${c.id}"): its secret is ${short.length} characters long, shorter than the ${MIN_SECRET_LENGTH} the session can redact safely, so the session was not started`,
+        {
+          hint: 'Point the credential at the real token (an empty or placeholder variable?). A value that short would be guessable through redaction itself.',
+        },
+      );
+    }
+    redactor.addSecrets(c.values);
+  }
+}
+
 /** Thrown when the policy denies an action; nothing reached the sandbox. */
 export class PolicyDeniedError extends AirlockError {
   /** The decision, with the rule that denied and every parsed part. */
@@ -310,6 +387,45 @@ export class PolicyDeniedError extends AirlockError {
 }
 
 const SANDBOX_HOME = '/home/agent';
+
+/**
+ * The excerpt of an exec's output kept in `exec.finished`: the first EXCERPT_BYTES characters
+ * of its redacted output, in arrival order. Each stream goes through its own streaming
+ * redactor, so a secret split across chunks, or cut where the excerpt ends, never leaves a
+ * prefix behind: a stream releases text only once no secret can still be growing in it, and
+ * what it holds back when the excerpt is full is dropped. Feeding stops once the excerpt is
+ * full, so a command with a lot of output costs nothing more.
+ */
+function createExcerpt(redactor: Redactor): { push(which: 'stdout' | 'stderr', chunk: Buffer): void; end(): { text: string; truncated: boolean } } {
+  const streams = {
+    stdout: { decoder: new StringDecoder('utf8'), redact: redactor.stream() },
+    stderr: { decoder: new StringDecoder('utf8'), redact: redactor.stream() },
+  };
+  let text = '';
+  let full = false;
+  const add = (released: string): void => {
+    if (released.length === 0) return;
+    text += released;
+    if (text.length > EXCERPT_BYTES) full = true;
+  };
+  return {
+    push(which, chunk) {
+      if (full) return;
+      const s = streams[which];
+      add(s.redact.push(s.decoder.write(chunk)));
+    },
+    end() {
+      if (!full) {
+        for (const s of [streams.stdout, streams.stderr]) {
+          add(s.redact.push(s.decoder.end()));
+          add(s.redact.end());
+        }
+      }
+      // A full excerpt may end inside a marker; never inside a secret.
+      return { text: text.slice(0, EXCERPT_BYTES), truncated: text.length > EXCERPT_BYTES };
+    },
+  };
+}
 /** Output kept in an exec.finished record for a reviewer (redacted before it is written). */
 const EXCERPT_BYTES = 2048;
 const WORKSPACE = '/workspace';
@@ -462,6 +578,9 @@ export async function createSession(options: SessionOptions): Promise<Session> {
   const limits = resolveLimits(options.limits);
   checkEnv('env', options.env);
   const workspace = validateWorkspace(options.workspace, stateDir);
+  // Built before anything is created, so a secret too short to redact stops here; the
+  // credentials the proxy resolves are added as soon as it has started, before any event.
+  const redactor = createRedactor({ secrets: [...(options.secrets ?? [])] });
   const requestedMode = checkWorkspaceMode(options.workspaceMode);
   const workspaceMode: SessionWorkspaceMode = options.workspaceReadOnly === true ? 'read-only' : requestedMode;
   const template = resolveTemplate(options.template ?? 'host', stateDir);
@@ -533,8 +652,11 @@ export async function createSession(options: SessionOptions): Promise<Session> {
               }),
             }),
       });
+      learnCredentials(redactor, egress.proxy.knownSecrets());
     } catch (err) {
+      await egress?.close();
       rmSync(runtimeDir, { recursive: true, force: true });
+      if (staged !== null) await staged.discard().catch(() => undefined);
       throw err;
     }
   }
@@ -575,7 +697,6 @@ export async function createSession(options: SessionOptions): Promise<Session> {
   };
 
   const events = createEventChannel();
-  const redactor = createRedactor({ secrets: [...(options.secrets ?? [])] });
   let audit: AuditAttachment | undefined;
   if (options.audit !== false) {
     audit = attachAudit(events, {
@@ -800,15 +921,14 @@ export async function createSession(options: SessionOptions): Promise<Session> {
     const digest = createHash('sha256');
     let stdoutBytes = 0;
     let stderrBytes = 0;
-    const excerpt: Buffer[] = [];
-    let excerptBytes = 0;
-    const keep = (c: Buffer): void => {
+    const excerpt = createExcerpt(redactor);
+    const keep = (which: 'stdout' | 'stderr', c: Buffer): void => {
       digest.update(c);
-      if (excerptBytes < EXCERPT_BYTES) {
-        const part = c.subarray(0, EXCERPT_BYTES - excerptBytes);
-        excerpt.push(Buffer.from(part));
-        excerptBytes += part.length;
-      }
+      // A write helper prints the content it replaces (for the file.write record's hash and
+      // line counts); that content is hashed here but kept out of the excerpt: the path may
+      // be one the policy lets the agent write and not read.
+      if (which === 'stdout' && write !== undefined) return;
+      excerpt.push(which, c);
     };
     let real: ExecHandle | undefined;
     const queued: ((h: ExecHandle) => void)[] = [];
@@ -823,12 +943,12 @@ export async function createSession(options: SessionOptions): Promise<Session> {
         {
           stdout: (c) => {
             stdoutBytes += c.length;
-            keep(c);
+            keep('stdout', c);
             sink.stdout(c);
           },
           stderr: (c) => {
             stderrBytes += c.length;
-            keep(c);
+            keep('stderr', c);
             sink.stderr(c);
           },
         },
@@ -873,6 +993,7 @@ export async function createSession(options: SessionOptions): Promise<Session> {
       (exit) => {
         if (timer !== undefined) clearTimeout(timer);
         const durationMs = performance.now() - t0;
+        const shown = excerpt.end();
         events.publish(
           createEvent('exec.finished', id, {
             execId,
@@ -882,8 +1003,8 @@ export async function createSession(options: SessionOptions): Promise<Session> {
             stdoutBytes,
             stderrBytes,
             outputSha256: digest.digest('hex'),
-            excerpt: Buffer.concat(excerpt).toString('utf8'),
-            excerptTruncated: stdoutBytes + stderrBytes > excerptBytes,
+            excerpt: shown.text,
+            excerptTruncated: shown.truncated,
           }),
         );
         return { ...exit, durationMs, timedOut, ...(decision === undefined ? {} : { decision }) };
@@ -959,6 +1080,7 @@ export async function createSession(options: SessionOptions): Promise<Session> {
     destroy,
     protectedChanges: currentProtectedChanges,
     events,
+    redactor,
     egress: egress === undefined ? null : { env: { ...egress.env }, intercepts: egress.proxy.caBundlePem !== undefined },
     httpRequest(request) {
       if (endedReason !== undefined) return Promise.reject(endedReason);
@@ -979,8 +1101,23 @@ export async function createSession(options: SessionOptions): Promise<Session> {
         (subject, decision) => new PolicyDeniedError(subject, decision),
       );
     },
-    readFile: (path, o) => readFile(runner, path, o?.maxBytes),
-    writeFile: (path, content) => writeFile(runner, path, content),
+    // The file events come from here, so every face records them the same way, once.
+    async readFile(path, o) {
+      const r = await readFile(runner, path, o?.maxBytes);
+      events.publish(
+        createEvent('file.read', id, {
+          path: sandboxPath(path),
+          size: r.content.length,
+          sha256: sha256Hex(r.content),
+          ...(r.truncated ? { truncated: true } : {}),
+        }),
+      );
+      return r;
+    },
+    async writeFile(path, content) {
+      const w = await writeFile(runner, path, content);
+      events.publish(createEvent('file.write', id, fileWriteData(w)));
+    },
     listDirectory: (path) => listDirectory(runner, path),
     search: (pattern, o) => search(runner, pattern, o),
 

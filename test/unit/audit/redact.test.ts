@@ -167,8 +167,8 @@ describe('redact.known-secrets: createRedactor', () => {
   });
 
   it('replaces the longer of two overlapping secrets whole', () => {
-    const r = createRedactor({ secrets: ['abcd', 'abcdefgh'], patterns: false });
-    expect(r.redact('xxabcdefghxx abcd')).toBe('xx[REDACTED:secret]xx [REDACTED:secret]');
+    const r = createRedactor({ secrets: ['abcdefgh', 'abcdefghijkl'], patterns: false });
+    expect(r.redact('xxabcdefghijklxx abcdefgh')).toBe('xx[REDACTED:secret]xx [REDACTED:secret]');
   });
 
   it('learns secrets added later', () => {
@@ -181,13 +181,13 @@ describe('redact.known-secrets: createRedactor', () => {
   it('redact.short-secret: refuses a secret too short to redact without shredding the text', () => {
     let caught: unknown;
     try {
-      createRedactor({ secrets: ['ok-secret', 'ab'] });
+      createRedactor({ secrets: ['ok-secret', 'abcdefg'] });
     } catch (err) {
       caught = err;
     }
     expect(isAirlockError(caught) && caught.code).toBe('E_REDACT_INVALID');
     expect((caught as Error).message).toBe(
-      `secrets[1]: a secret of 2 characters cannot be redacted safely; secrets must be strings of at least ${MIN_SECRET_LENGTH} characters.`,
+      `secrets[1]: a secret of 7 characters cannot be redacted safely; secrets must be strings of at least ${MIN_SECRET_LENGTH} characters.`,
     );
   });
 
