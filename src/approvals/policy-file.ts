@@ -18,6 +18,8 @@ export interface WriteRuleOptions {
    * part's loader; throwing refuses the write. Without it, only the structural checks here run.
    */
   validate?: (text: string, file: string) => void;
+  /** Who confirmed the grant and when (ISO 8601): written into each grant entry as `by` and `at`. */
+  stamp?: { readonly by: string; readonly at: string };
 }
 
 function ruleError(message: string, hint: string, cause?: unknown): AirlockError {
@@ -146,6 +148,20 @@ export function prepareRuleWrite(policyFile: string, expectedText: string, confi
     const at = existingNet.get(networkKey(r));
     if (at !== undefined) throw ruleError(`${policyFile} already has network.rules[${at}] matching exactly the same requests`, `Edit network.rules[${at}] by hand.`);
     additions.push({ path: ['network', 'rules'], value: r });
+  }
+  const grants = asList(frag['grants']);
+  const existingGrants = new Map<string, number>();
+  cur(['grants']).forEach((g, i) => {
+    if (g !== null && typeof g === 'object') existingGrants.set(str((g as Record<string, unknown>)['id']), i);
+  });
+  for (const g of grants) {
+    if (g === null || typeof g !== 'object' || Array.isArray(g)) throw ruleError('a grant in the rule text is not a mapping', 'This is a bug in the rule proposal; approve once instead.');
+    const { id, approval, ...match } = g as Record<string, unknown>;
+    const at = existingGrants.get(str(id));
+    if (at !== undefined) throw ruleError(`${policyFile} already has a grant with the id ${str(id)} (grants[${at}])`, 'The approval was already written; nothing was changed.');
+    // who and when sit next to what was confirmed; they do not change what the grant matches
+    const stamp = options.stamp === undefined ? {} : { by: options.stamp.by, at: options.stamp.at };
+    additions.push({ path: ['grants'], value: { id, approval, ...stamp, ...match } });
   }
   if (additions.length === 0) throw ruleError('the rule text holds no rule', 'This is a bug in the rule proposal; approve once instead.');
 
