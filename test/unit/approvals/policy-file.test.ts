@@ -89,3 +89,21 @@ describe('writing a confirmed rule', () => {
     chmodSync(file, 0o600);
   });
 });
+
+describe('writing a confirmed grant', () => {
+  const GRANT = 'grants:\n  - id: approval-ap_2\n    approval: ap_2\n    exec:\n      command: npm\n      subcommand: test\n      allowFlags: []\n      maxArgs: 1\n      cwd: /workspace\n';
+
+  it('appends it to grants with who and when, next to a rule for the same command', () => {
+    writeFileSync(file, 'version: 1\nexec:\n  rules:\n    - { id: npm-test, command: npm, subcommand: test, level: ask }\n');
+    const after = writeRuleToPolicy(file, GRANT, GRANT, { stamp: { by: 'token:alice', at: '2026-12-05T13:00:00.000Z' } });
+    expect(after).toBe(
+      'version: 1\nexec:\n  rules:\n    - { id: npm-test, command: npm, subcommand: test, level: ask }\ngrants:\n  - id: approval-ap_2\n    approval: ap_2\n    by: token:alice\n    at: 2026-12-05T13:00:00.000Z\n    exec:\n      command: npm\n      subcommand: test\n      allowFlags: []\n      maxArgs: 1\n      cwd: /workspace\n',
+    );
+  });
+
+  it('refuses a second grant with the same id', () => {
+    writeFileSync(file, 'version: 1\n');
+    writeRuleToPolicy(file, GRANT, GRANT);
+    expect(err(() => writeRuleToPolicy(file, GRANT, GRANT)).message).toBe(`${file} already has a grant with the id approval-ap_2 (grants[0])`);
+  });
+});
