@@ -8,7 +8,8 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, lstatSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { isMap, isSeq, parse, parseDocument } from 'yaml';
+import { isMap, isSeq, parse, parseDocument, stringify, type Document } from 'yaml';
+import { isDeepStrictEqual } from 'node:util';
 import { AirlockError, isErrnoException } from '../errors/index.js';
 
 /** Options for {@link writeRuleToPolicy}. */
@@ -48,6 +49,33 @@ function networkKey(rule: unknown): string {
   const r = rule as Record<string, unknown>;
   const l = (k: string): unknown[] => asList(r[k]);
   return JSON.stringify([l('host').map(str).sort(), l('cidr').map(str).sort(), l('ports'), l('methods'), l('paths'), l('schemes')]);
+}
+
+/**
+ * The policy text with `entries` appended to its top-level `grants` list, written as text
+ * after the existing content (a new `grants:` at the end, or new items after the last one of
+ * a block list), or null when the list has another shape. The result is parsed back and must
+ * equal the old content with the entries appended; otherwise null.
+ */
+function appendGrantsText(before: string, doc: Document, entries: readonly unknown[]): string | null {
+  const items = stringify(entries, { lineWidth: 0 });
+  let after: string;
+  const existing = doc.get('grants', true);
+  if (existing === undefined) {
+    after = `${before}${before === '' || before.endsWith('\n') ? '' : '\n'}grants:\n${items.replace(/^(?=.)/gm, '  ')}`;
+  } else {
+    if (!isSeq(existing) || existing.flow === true || existing.items.length === 0 || existing.range == null) return null;
+    const [start, end] = existing.range;
+    const col = start - (before.lastIndexOf('\n', start - 1) + 1);
+    const pad = ' '.repeat(col);
+    after = `${before.slice(0, end)}${before.slice(0, end).endsWith('\n') ? '' : '\n'}${items.replace(/^(?=.)/gm, pad)}${before.slice(end)}`;
+    if (!after.endsWith('\n')) after += '\n';
+  }
+  const expected = (doc.toJS() ?? {}) as Record<string, unknown>;
+  const want = { ...expected, grants: [...(Array.isArray(expected['grants']) ? (expected['grants'] as unknown[]) : []), ...entries] };
+  const check = parseDocument(after);
+  if (check.errors.length > 0 || !isDeepStrictEqual(check.toJS(), want)) return null;
+  return after;
 }
 
 /** A checked rule write, ready to replace the policy file. */
@@ -165,16 +193,21 @@ export function prepareRuleWrite(policyFile: string, expectedText: string, confi
   }
   if (additions.length === 0) throw ruleError('the rule text holds no rule', 'This is a bug in the rule proposal; approve once instead.');
 
-  for (const a of additions) {
+  // Grants alone are appended as text, so the person's own formatting stays byte for byte;
+  // anything else (or a grants list the text append cannot handle) goes through the document.
+  const appended = additions.every((a) => a.path.length === 1 && a.path[0] === 'grants')
+    ? appendGrantsText(before, doc, additions.map((a) => a.value))
+    : null;
+  for (const a of appended === null ? additions : []) {
     const existing = doc.getIn(a.path, true);
     if (existing !== undefined && existing !== null && !isSeq(existing)) {
       throw ruleError(`${a.path.join('.')} in ${policyFile} is not a list`, `Make ${a.path.join('.')} a YAML list, then approve again.`);
     }
     // addIn on a missing path makes a scalar, not a list; a new list is set whole.
-    if (existing === undefined || existing === null) doc.setIn(a.path, doc.createNode([a.value]));
+    if (existing === undefined || existing === null || (isSeq(existing) && existing.items.length === 0)) doc.setIn(a.path, doc.createNode([a.value]));
     else doc.addIn(a.path, doc.createNode(a.value));
   }
-  const after = doc.toString({ lineWidth: 0 });
+  const after = appended ?? doc.toString({ lineWidth: 0 });
   if (options.validate !== undefined) {
     try {
       options.validate(after, policyFile);

@@ -101,6 +101,18 @@ describe('writing a confirmed grant', () => {
     );
   });
 
+  it('keeps the file byte for byte and appends after the last grant, or goes through the document for a flow list', () => {
+    const mine = '# mine\nversion: 1\nexec:\n  rules:\n    - { id: git-read, command: git, subcommand: [status, log], level: ask }   # keep\n';
+    writeFileSync(file, mine);
+    const one = writeRuleToPolicy(file, GRANT, GRANT);
+    expect(one.startsWith(mine)).toBe(true);
+    const second = GRANT.replace(/ap_2/g, 'ap_3').replace('test', 'run build').replace('maxArgs: 1', 'maxArgs: 2');
+    const two = writeRuleToPolicy(file, second, second);
+    expect(two).toBe(`${one}${second.slice('grants:\n'.length)}`);
+    writeFileSync(file, 'version: 1\ngrants: []\n');
+    expect(writeRuleToPolicy(file, GRANT, GRANT)).toBe(`version: 1\n${GRANT}`);
+  });
+
   it('refuses a second grant with the same id', () => {
     writeFileSync(file, 'version: 1\n');
     writeRuleToPolicy(file, GRANT, GRANT);

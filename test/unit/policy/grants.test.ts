@@ -192,7 +192,7 @@ describe('network grants [grants.exact]', () => {
   it('lift the ask of an exact-host rule for exactly that request', () => {
     expect(decide(net({}), policy, ctx)).toMatchObject({ verdict: 'allow', ruleId: 'approval-n1' });
     expect(v(net({ host: 'API.Example.com.' }))).toBe('allow');
-    expect(v(net({ method: 'CONNECT', path: undefined }))).toBe('allow');
+    expect(v({ kind: 'network', host: 'api.example.com', port: 443, method: 'CONNECT', scheme: 'https' })).toBe('allow');
   });
 
   it('ask again for another method, path, query, port, scheme or host', () => {
@@ -206,7 +206,7 @@ describe('network grants [grants.exact]', () => {
       net({ scheme: 'http' }),
       net({ host: 'evil.example.com' }),
       net({ host: 'api.example.com.evil.net' }),
-      net({ method: undefined, path: undefined }),
+      { kind: 'network', host: 'api.example.com', port: 443, scheme: 'https' } as const,
     ]) {
       expect(v(a), JSON.stringify(a)).toBe('ask');
     }
