@@ -43,7 +43,7 @@ async function grantRule(action: Action, file: string): Promise<Policy> {
   return loadPolicy({ path: file });
 }
 
-describe('rule grants when the asking rule is in the same policy (approvals.rule-grant)', () => {
+describe('rule grants when the asking rule is in the same policy [approvals.rule-grant-in-policy]', () => {
   it('an exec asked by a command rule in the session policy file is granted', async () => {
     const file = policyFile(`version: 1
 tools: { git: { subcommands: true } }
