@@ -335,6 +335,16 @@ function networkGrant(a: Extract<CanonicalAction, { kind: 'network' }>): RulePro
   };
 }
 
+/**
+ * How an ask made from a denied action says so (the MCP face's `request_access` asks a person
+ * about what the policy denied, src/mcp/server.ts). A grant lifts such a deny only when it is
+ * a default for what no rule names; a deny a rule states stays, so no grant is proposed.
+ */
+const DENIED_PREFIX = 'policy says deny: ';
+
+/** The rule ids of the policy's defaults for what no rule or list names. */
+const DEFAULT_RULES: ReadonlySet<string> = new Set(['exec.default', 'network.default', 'files.otherwise.read', 'files.otherwise.write']);
+
 /** Rule ids of a protected path's ask (built-in or `files.protected`): asked about every time. */
 const PROTECTED_RULE = /(^|:)files\.protected[[(]/;
 
@@ -349,6 +359,10 @@ const FILE_LIST_RULE = /(^|:)files\.(otherwise\.(read|write)|(read|write)\[\d+\]
  */
 export function proposeRule(input: ProposeRuleInput): RuleProposal {
   if (input.policyFile === null) return refuse('the session has no policy file to add a grant to; approve once or for this session');
+  const denied = input.parts.find((p) => p.verdict === 'ask' && p.reason.startsWith(DENIED_PREFIX) && !DEFAULT_RULES.has(p.ruleId));
+  if (denied !== undefined) {
+    return refuse(`the policy denies "${denied.subject}" by ${denied.ruleId} (${denied.reason.slice(DENIED_PREFIX.length)}); a grant never lifts a deny that a rule states: change the policy by hand if you mean it`);
+  }
   const a = input.action;
   const grants: GrantText[] = [];
   const notes: string[] = [];

@@ -661,6 +661,10 @@ class Evaluator {
     // cwd constraints. Never a forbidden flag (asked or denied every time), never a file,
     // environment or unresolvable part, which are checked on their own.
     const liftable: number[] = [this.parts.length];
+    // A deny that is only exec.default (no rule names the command) is lifted too: the grant
+    // names the command exactly, as an allow rule would. A deny a rule states never is.
+    const mainIndex = this.parts.length;
+    const liftDefaultDeny = ruleId === 'exec.default';
     this.add('exec', verdict, ruleId, reason, display, source);
 
     if (rule !== null) {
@@ -762,9 +766,13 @@ class Evaluator {
       }
     }
 
-    if (this.c.grants.exec.size > 0 && liftable.some((i) => this.parts[i]?.verdict === 'ask')) {
+    if (
+      this.c.grants.exec.size > 0 &&
+      (liftable.some((i) => this.parts[i]?.verdict === 'ask') ||
+        (liftDefaultDeny && this.parts[mainIndex]?.verdict === 'deny'))
+    ) {
       const grant = this.execGrant(id, args, parsed, scope, dynamicTail);
-      if (grant !== null) for (const i of liftable) this.lift(i, grant);
+      if (grant !== null) for (const i of liftable) this.lift(i, grant, i === mainIndex && liftDefaultDeny);
     }
 
     // files the command's arguments name
@@ -815,10 +823,13 @@ class Evaluator {
     return null;
   }
 
-  /** Turns the asking part at `index` into an allow by `grant`; any other verdict stays. */
-  private lift(index: number, grant: CompiledGrantBase): void {
+  /**
+   * Turns the asking part at `index` into an allow by `grant`; with `defaultDeny`, also a
+   * deny that is only the policy's default for what nothing names. Any other verdict stays.
+   */
+  private lift(index: number, grant: CompiledGrantBase, defaultDeny = false): void {
     const p = this.parts[index];
-    if (p === undefined || p.verdict !== 'ask') return;
+    if (p === undefined || !(p.verdict === 'ask' || (defaultDeny && p.verdict === 'deny'))) return;
     this.parts[index] = {
       kind: p.kind,
       verdict: 'allow',
@@ -1744,9 +1755,16 @@ class Evaluator {
     this.add(kind, verdict, ruleId, reason, subject, source);
     // A grant names one exact path: never a glob or a tree, never a protected path (asked
     // every time), and it only ever lifts an ask.
-    if (verdict === 'ask' && !isProtected && segs === null && this.c.grants.files.size > 0) {
+    // A deny that is only files.otherwise (no list names the path) is lifted too.
+    const otherwise = ruleId === `files.otherwise.${mode}`;
+    if (
+      (verdict === 'ask' || (otherwise && verdict === 'deny')) &&
+      !isProtected &&
+      segs === null &&
+      this.c.grants.files.size > 0
+    ) {
       const g = this.c.grants.files.get(`${mode}\0${path}`);
-      if (g !== undefined) this.lift(this.parts.length - 1, g);
+      if (g !== undefined) this.lift(this.parts.length - 1, g, otherwise);
     }
   }
 
@@ -1797,7 +1815,9 @@ class Evaluator {
         `no network rule matches ${describeRequest(a)}`,
         subject,
       );
-      if (this.c.network.default === 'ask') this.networkGrant(a, h, method);
+      // network.default: deny is lifted too (no rule names the host), never a rule's deny
+      if (this.c.network.default !== 'allow' && this.c.network.default !== 'log')
+        this.networkGrant(a, h, method, true);
       return;
     }
     this.add(
@@ -1808,11 +1828,16 @@ class Evaluator {
       subject,
       best.rule.source,
     );
-    if (best.rule.level === 'ask') this.networkGrant(a, h, method);
+    if (best.rule.level === 'ask') this.networkGrant(a, h, method, false);
   }
 
-  /** Lifts the network ask just added when a grant names exactly this request. */
-  private networkGrant(a: NetworkAction, h: NormalizedHost, method: string | undefined): void {
+  /** Lifts the network ask (or default deny) just added when a grant names exactly this request. */
+  private networkGrant(
+    a: NetworkAction,
+    h: NormalizedHost,
+    method: string | undefined,
+    defaultDeny: boolean,
+  ): void {
     const grants = this.c.grants.network;
     if (grants.length === 0 || h.kind === 'invalid') return;
     const key = h.kind === 'name' ? `name:${h.host}` : `ip:${h.ip.v}:${h.ip.bytes.join('.')}`;
@@ -1824,7 +1849,7 @@ class Evaluator {
         g.path === (a.path ?? null) &&
         g.scheme === (a.scheme ?? null)
       ) {
-        this.lift(this.parts.length - 1, g);
+        this.lift(this.parts.length - 1, g, defaultDeny);
         return;
       }
     }
@@ -2243,7 +2268,9 @@ export function networkNeedsInspection(policy: Policy, host: string, port: numbe
   for (const r of policy.compiled.network.rules) {
     if (!r.ports.has(port)) continue;
     const covers =
-      h.kind === 'name' ? r.hosts.some((p) => hostMatches(p, h.host)) : r.cidrs.some((c) => cidrContains(c, h.ip));
+      h.kind === 'name'
+        ? r.hosts.some((p) => hostMatches(p, h.host))
+        : r.cidrs.some((c) => cidrContains(c, h.ip));
     if (!covers) continue;
     if (r.paths !== null) return true;
     if (r.methods !== null && !r.methods.has('CONNECT')) return true;

@@ -138,6 +138,12 @@ describe('rule proposals', () => {
     expect(p({ host: '*.example.com', method: 'GET', path: '/' }).ok).toBe(false);
   });
 
+  it('refuses a grant for what a rule denies (request_access asks about denied actions), not for a default deny', () => {
+    const denied = (ruleId: string): AskPart => ({ kind: 'exec', verdict: 'ask', ruleId, reason: 'policy says deny: no rule names arch', subject: 'arch', argv: ['arch'], destructive: false });
+    expect(propose(['arch'], [denied('exec.default')]).ok).toBe(true);
+    expect(propose(['arch'], [denied('arch-deny')])).toMatchObject({ ok: false, reason: 'the policy denies "arch" by arch-deny (no rule names arch); a grant never lifts a deny that a rule states: change the policy by hand if you mean it' });
+  });
+
   it('refuses a grant for a part a forbidden flag asked about, or a protected path (they are asked every time)', () => {
     const forbidden: AskPart = { kind: 'exec', verdict: 'ask', ruleId: 'rg-pre', reason: 'rule rg-pre forbids --pre for rg', subject: 'rg --pre ./x TODO', argv: ['rg', '--pre', './x', 'TODO'], destructive: false };
     expect(propose(['rg', '--pre', './x', 'TODO'], [forbidden])).toMatchObject({ ok: false, reason: expect.stringContaining('a forbidden flag is asked about every time') });

@@ -249,3 +249,43 @@ describe('the grants schema [schema.conflicts]', () => {
     expect(load('  - { id: a, approval: a, file: { path: /x, access: read } }\n  - { id: a, approval: b, file: { path: /y, access: read } }\n')).toMatch(/grants\[1\]: the id "a" is already used by grants\[0\]/);
   });
 });
+
+describe('a deny that is only a default [grants.never-lower-deny]', () => {
+  const strict = loadPolicy({
+    text: `version: 1
+exec:
+  default: deny
+  rules:
+    - { id: sudo-deny, command: sudo, level: deny }
+files:
+  otherwise: { read: deny, write: deny }
+  deny: [/etc/shadow]
+network:
+  default: deny
+  rules:
+    - { id: evil-deny, host: evil.example.com, level: deny }
+grants:
+  - { id: g-arch, approval: a, exec: { command: arch, allowFlags: [], maxArgs: 0 } }
+  - { id: g-sudo, approval: b, exec: { command: sudo, allowFlags: [], maxArgs: 0 } }
+  - { id: g-file, approval: c, file: { path: /etc/hosts, access: read } }
+  - { id: g-shadow, approval: d, file: { path: /etc/shadow, access: read } }
+  - { id: g-net, approval: e, network: { host: api.example.com, port: 443, method: CONNECT, scheme: https } }
+  - { id: g-evil, approval: f, network: { host: evil.example.com, port: 443, method: CONNECT, scheme: https } }
+`,
+    path: '/p/strict.yaml',
+  });
+  const s = (a: Action): string => decide(a, strict, ctx).verdict;
+  it('is lifted for exactly what the grant names (exec.default, files.otherwise, network.default), as an allow rule would', () => {
+    expect(decide({ kind: 'exec', argv: ['arch'] }, strict, ctx)).toMatchObject({ verdict: 'allow', ruleId: 'g-arch' });
+    expect(s({ kind: 'exec', argv: ['arch', '-x'] })).toBe('deny');
+    expect(s({ kind: 'file.read', path: '/etc/hosts' })).toBe('allow');
+    expect(s({ kind: 'file.read', path: '/etc/passwd' })).toBe('deny');
+    expect(s({ kind: 'network', host: 'api.example.com', port: 443, method: 'CONNECT', scheme: 'https' })).toBe('allow');
+    expect(s({ kind: 'network', host: 'api.example.com', port: 80, method: 'CONNECT', scheme: 'http' })).toBe('deny');
+  });
+  it('a deny a rule or a list states is never lifted', () => {
+    expect(s({ kind: 'exec', argv: ['sudo'] })).toBe('deny');
+    expect(s({ kind: 'file.read', path: '/etc/shadow' })).toBe('deny');
+    expect(s({ kind: 'network', host: 'evil.example.com', port: 443, method: 'CONNECT', scheme: 'https' })).toBe('deny');
+  });
+});
