@@ -157,6 +157,27 @@ describe('[approvals.rule-grant] rule grants when the asking rule is in the sess
     expect(promptCount()).toBe(prompts + 2);
   });
 
+  it('a file read asked because no list names the path: granted, read again without a prompt, another file asks', async () => {
+    writeFileSync(join(ws, 'notes.txt'), 'granted notes\n');
+    writeFileSync(join(ws, 'other.txt'), 'other\n');
+    const first = session.readFile('notes.txt');
+    const rec = await nextAsk();
+    expect(rec.category).toBe('file.read');
+    expect(rec.ruleId).toBe('files.otherwise.read');
+    await approveAsRule(rec);
+    expect((await first).content.toString()).toBe('granted notes\n');
+    expect(readFileSync(join(ws, 'airlock.yaml'), 'utf8')).toContain('    file:\n      path: /workspace/notes.txt\n      access: read\n');
+
+    const prompts = promptCount();
+    expect((await session.readFile('notes.txt')).content.toString()).toBe('granted notes\n');
+    expect(promptCount()).toBe(prompts);
+    const other = session.readFile('other.txt');
+    const ask = await nextAsk();
+    expect(ask.ruleId).toBe('files.otherwise.read');
+    queue.decide(ask.id, { decision: 'deny', by: 'user:test', channel: 'test' });
+    await expect(other).rejects.toMatchObject({ code: 'E_POLICY_DENIED' });
+  });
+
   it('a network request asked by an exact-host rule: granted over HTTP, the same request later goes out without a prompt, another path asks', async () => {
     const url = `http://api.example.test:${upstream.port}/items`;
     const first = curl(url);
