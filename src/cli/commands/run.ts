@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { constants as osConstants } from 'node:os';
 import {
   STAGED_RETENTION_MS,
   createSession,
@@ -27,6 +28,9 @@ interface RunOptions extends SandboxCliOptions, WebhookCliOptions {
   discard?: boolean;
   allowProtected?: boolean;
 }
+
+/** The signals `attach` passes on to the command; held until it is attached. */
+const HELD_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'];
 
 const RETENTION_DAYS = Math.round(STAGED_RETENTION_MS / 86_400_000);
 
@@ -158,6 +162,11 @@ export function register(program: Command, setExit: (code: number) => void): voi
       // person, airlock exits as a shell would for that signal (128 + its number).
       let lastSignal: number | undefined;
       try {
+        // A signal that arrives before the command is attached (its ask may already be
+        // announced) is held and passed on once it is, instead of killing airlock mid-way.
+        const early: number[] = [];
+        const holdSignal = (sig: NodeJS.Signals): void => { early.push(osConstants.signals[sig]); };
+        for (const sig of HELD_SIGNALS) process.on(sig, holdSignal);
         const term = process.env['TERM'];
         const proc = session.spawn(command, tty ? { tty: { ...terminalSize(), ...(term === undefined ? {} : { term }) } } : {});
         proc.stdout.pipe(process.stdout, { end: false });
@@ -174,6 +183,11 @@ export function register(program: Command, setExit: (code: number) => void): voi
           },
           tty,
         );
+        for (const sig of HELD_SIGNALS) process.off(sig, holdSignal);
+        for (const sig of early) {
+          lastSignal = sig;
+          proc.kill(sig);
+        }
         const ended = session.ended.then((reason) => {
           throw reason;
         });
