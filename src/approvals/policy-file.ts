@@ -1,9 +1,9 @@
 /**
- * Writing a confirmed rule into the policy file. The rule text the person confirmed is
- * parsed and its entries appended to the file's lists; nothing else in the file changes
- * (comments and order are kept). The write is refused when the file already has a rule
- * the policy loader would reject as conflicting, and it is atomic (a temporary file
- * renamed over the old one), so a policy file is never left half-written.
+ * Writing a confirmed `rule` approval into the policy file: the grant text the person
+ * confirmed is parsed and its entries appended to the file's `grants:` list, as text after
+ * what is there (nothing else in the file changes), with who confirmed it and when. The
+ * write is refused when the file already holds a grant with that id, and it is atomic (a
+ * temporary file renamed over the old one), so a policy file is never left half-written.
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, lstatSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
@@ -34,21 +34,6 @@ function asList(v: unknown): unknown[] {
 
 function str(v: unknown): string {
   return typeof v === 'string' ? v : JSON.stringify(v);
-}
-
-/** The `command subcommand` keys an exec rule covers, as the policy's conflict check sees them. */
-function execKeys(rule: unknown): string[] {
-  if (rule === null || typeof rule !== 'object') return [];
-  const r = rule as Record<string, unknown>;
-  const subs = r['subcommand'] === undefined ? [''] : asList(r['subcommand']).map((s) => str(s).split(' ').filter((w) => w.length > 0).join(' '));
-  return asList(r['command']).flatMap((c) => subs.map((s) => `${str(c)} ${s}`.trim()));
-}
-
-function networkKey(rule: unknown): string {
-  if (rule === null || typeof rule !== 'object') return '';
-  const r = rule as Record<string, unknown>;
-  const l = (k: string): unknown[] => asList(r[k]);
-  return JSON.stringify([l('host').map(str).sort(), l('cidr').map(str).sort(), l('ports'), l('methods'), l('paths'), l('schemes')]);
 }
 
 /**
@@ -142,40 +127,15 @@ export function prepareRuleWrite(policyFile: string, expectedText: string, confi
   };
 
   const additions: { path: string[]; value: unknown }[] = [];
-  const execRules = asList((frag['exec'] as Record<string, unknown> | undefined)?.['rules']);
-  const existingExec = new Map<string, number>();
-  cur(['exec', 'rules']).forEach((r, i) => {
-    for (const k of execKeys(r)) existingExec.set(k, i);
-  });
-  for (const r of execRules) {
-    for (const k of execKeys(r)) {
-      const at = existingExec.get(k);
-      if (at !== undefined) {
-        throw ruleError(
-          `${policyFile} already has a rule for "${k}" (exec.rules[${at}]); a second one would conflict`,
-          `Edit exec.rules[${at}] by hand, or approve once or for this session.`,
-        );
-      }
-    }
-    additions.push({ path: ['exec', 'rules'], value: r });
-  }
-  const files = (frag['files'] ?? {}) as Record<string, unknown>;
-  const denied = new Set(cur(['files', 'deny']).map(str));
-  for (const key of ['read', 'write'] as const) {
-    const have = new Set(cur(['files', key]).map(str));
-    for (const p of asList(files[key])) {
-      if (denied.has(str(p))) throw ruleError(`${policyFile} denies ${str(p)} (files.deny)`, 'A path cannot be both allowed and denied; change files.deny by hand if you mean it.');
-      if (have.has(str(p))) throw ruleError(`${policyFile} already lists ${str(p)} in files.${key}`, 'The policy asked for another reason (a protected path, a hard link); approve once or for this session.');
-      additions.push({ path: ['files', key], value: p });
-    }
-  }
-  const netRules = asList((frag['network'] as Record<string, unknown> | undefined)?.['rules']);
-  const existingNet = new Map<string, number>();
-  cur(['network', 'rules']).forEach((r, i) => existingNet.set(networkKey(r), i));
-  for (const r of netRules) {
-    const at = existingNet.get(networkKey(r));
-    if (at !== undefined) throw ruleError(`${policyFile} already has network.rules[${at}] matching exactly the same requests`, `Edit network.rules[${at}] by hand.`);
-    additions.push({ path: ['network', 'rules'], value: r });
+  // Only grants are written. A policy rule appended to the file would compete with the rule
+  // that asked (and replace a preset's rule of the same command, forbidden flags and all);
+  // text proposed before grants existed is refused, so such an ask is approved once instead.
+  const other = Object.keys(frag).filter((k) => k !== 'grants');
+  if (other.length > 0) {
+    throw ruleError(
+      `the confirmed text holds ${other.join(', ')}, not grants: it was proposed by an older airlock, which wrote policy rules`,
+      'Approve once or for this session, or let the action ask again to be offered a grant.',
+    );
   }
   const grants = asList(frag['grants']);
   const existingGrants = new Map<string, number>();
@@ -193,11 +153,9 @@ export function prepareRuleWrite(policyFile: string, expectedText: string, confi
   }
   if (additions.length === 0) throw ruleError('the rule text holds no rule', 'This is a bug in the rule proposal; approve once instead.');
 
-  // Grants alone are appended as text, so the person's own formatting stays byte for byte;
-  // anything else (or a grants list the text append cannot handle) goes through the document.
-  const appended = additions.every((a) => a.path.length === 1 && a.path[0] === 'grants')
-    ? appendGrantsText(before, doc, additions.map((a) => a.value))
-    : null;
+  // Appended as text, so the person's own formatting stays byte for byte; a grants list the
+  // text append cannot handle (a flow list, say) goes through the document instead.
+  const appended = appendGrantsText(before, doc, additions.map((a) => a.value));
   for (const a of appended === null ? additions : []) {
     const existing = doc.getIn(a.path, true);
     if (existing !== undefined && existing !== null && !isSeq(existing)) {
