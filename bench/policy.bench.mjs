@@ -78,6 +78,26 @@ export async function run(ctx) {
     iterations,
     rounds,
   );
+  // the same command under a policy with grants (written by rule approvals): 20 exec grants,
+  // one of which lifts the ask for `npm test`, and 20 network grants
+  const grantLines = [];
+  for (let i = 0; i < 20; i++) {
+    grantLines.push(`  - { id: g${i}, approval: a${i}, exec: { command: tool${i}, allowFlags: [], maxArgs: 0 } }`);
+    grantLines.push(`  - { id: n${i}, approval: b${i}, network: { host: h${i}.example.com, port: 443, method: GET, path: /x, scheme: https } }`);
+  }
+  grantLines.push('  - { id: npm-test, approval: c, exec: { command: npm, subcommand: test, allowFlags: [], maxArgs: 1, cwd: /workspace } }');
+  const granted = loadPolicy({
+    text: `version: 1\nextends: default\nexec:\n  rules:\n    - { id: npm-test-ask, command: npm, subcommand: test, level: ask }\ngrants:\n${grantLines.join('\n')}\n`,
+  });
+  const dg = decide(prepared, granted, context);
+  if (!dg.parts.some((p) => p.ruleId === 'npm-test')) throw new Error('the grant did not apply in the bench');
+  const decideWithGrants = rate(
+    () => {
+      sink += decide(prepared, granted, context).parts.length;
+    },
+    iterations,
+    rounds,
+  );
   const argv = { kind: 'exec', argv: ['git', 'status'] };
   const argvRate = rate(
     () => {
@@ -126,6 +146,12 @@ export async function run(ctx) {
     iterations,
     rounds,
     decideOnly: { value: decideOnly, unit: '/s', target: `>= ${target}`, met: decideOnly >= target },
+    decideWithGrants: {
+      value: decideWithGrants,
+      unit: '/s',
+      target: `>= ${target}`,
+      met: decideWithGrants >= target,
+    },
     parseAndDecide: {
       value: parseAndDecide,
       unit: '/s',

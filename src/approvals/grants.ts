@@ -173,35 +173,42 @@ function isPlainAbsolutePath(p: string): boolean {
     .every((seg) => seg !== '' && seg !== '.' && seg !== '..');
 }
 
-/** One exec rule as the policy schema writes it. */
-interface ExecRuleText {
-  id: string;
+/** One exec grant as the policy schema writes it (`grants[].exec`). */
+interface ExecGrantText {
   command: string;
   subcommand?: string;
-  level: 'allow';
   allowFlags: string[];
-  forbidLevel: 'ask';
   maxArgs: number;
-  cwd?: string[];
+  cwd?: string;
 }
 
-/** One network rule as the policy schema writes it. */
-interface NetworkRuleText {
+/** One network grant as the policy schema writes it (`grants[].network`). */
+interface NetworkGrantText {
+  host: string;
+  port: number;
+  method?: string;
+  path?: string;
+  scheme?: string;
+}
+
+/** One file grant as the policy schema writes it (`grants[].file`). */
+interface FileGrantText {
+  path: string;
+  access: 'read' | 'write';
+}
+
+/** One entry of the policy's `grants` list, as proposed (who and when are added when it is written). */
+export interface GrantText {
   id: string;
-  host?: string;
-  cidr?: string;
-  ports: number[];
-  methods?: string[];
-  paths?: string[];
-  schemes?: string[];
-  level: 'allow';
+  approval: string;
+  exec?: ExecGrantText;
+  network?: NetworkGrantText;
+  file?: FileGrantText;
 }
 
 /** The YAML fragment a proposal merges into the policy file. */
 export interface RuleFragment {
-  exec?: { rules: ExecRuleText[] };
-  files?: { read?: string[]; write?: string[] };
-  network?: { rules: NetworkRuleText[] };
+  grants: GrantText[];
 }
 
 /** What {@link proposeRule} needs to know about an ask. */
@@ -247,32 +254,40 @@ export function rulePrefix(argv: readonly string[]): string[] {
   return prefix;
 }
 
-function execRules(input: ProposeRuleInput, action: Extract<CanonicalAction, { kind: 'exec' }>): RuleProposal | ExecRuleText[] {
+/**
+ * The policy's reason for a part that a forbidden flag decided (`rule X forbids -f for …`,
+ * src/policy/decide.ts). A grant never lifts those: a flag a rule forbids is asked about (or
+ * denied) every time, so no grant is proposed that would not take effect.
+ */
+const FORBIDDEN_FLAG_REASON = /^rule \S+ forbids /;
+
+function execGrants(input: ProposeRuleInput, action: Extract<CanonicalAction, { kind: 'exec' }>): RuleProposal | ExecGrantText[] {
   if (Object.keys(action.env).length > 0) {
-    return refuse(`the command was given environment variables (${Object.keys(action.env).join(', ')}), and a policy rule cannot require them; approve once or for this session`);
+    return refuse(`the command was given environment variables (${Object.keys(action.env).join(', ')}), and a grant cannot require them; approve once or for this session`);
   }
   if (action.cwd !== null && !isPlainAbsolutePath(action.cwd) && action.cwd !== '/') {
-    return refuse(`the working directory ${JSON.stringify(action.cwd)} is not a plain absolute path a rule can name exactly`);
+    return refuse(`the working directory ${JSON.stringify(action.cwd)} is not a plain absolute path a grant can name exactly`);
   }
   const asking = input.parts.filter((p) => p.verdict === 'ask');
-  if (asking.length === 0) return refuse('no part of the action was asked about, so there is nothing for a rule to cover');
-  const byKey = new Map<string, ExecRuleText>();
+  if (asking.length === 0) return refuse('no part of the action was asked about, so there is nothing for a grant to cover');
+  const byKey = new Map<string, ExecGrantText>();
   for (const p of asking) {
-    if (p.kind !== 'exec') return refuse(`part "${p.subject}" is a ${p.kind} check (${p.ruleId}), which a command rule cannot cover`);
+    if (p.kind !== 'exec') return refuse(`part "${p.subject}" is a ${p.kind} check (${p.ruleId}), which a command grant cannot cover`);
+    if (FORBIDDEN_FLAG_REASON.test(p.reason)) return refuse(`${p.reason}: a forbidden flag is asked about every time; approve once or for this session`);
     if (p.argv === null) return refuse(`part "${p.subject}" is not a concrete command (it has a glob or a value known only at run time)`);
     const head = p.argv[0] as string;
-    if (head.includes('/') && !isPlainAbsolutePath(head)) return refuse(`"${head}" is a relative program path; a rule names a command from the trusted PATH or an absolute path`);
-    if (!/^[^\s]+$/.test(head)) return refuse(`"${head}" is not a command name a rule can hold`);
+    if (head.includes('/') && !isPlainAbsolutePath(head)) return refuse(`"${head}" is a relative program path; a grant names a command from the trusted PATH or an absolute path`);
+    if (!/^[^\s]+$/.test(head)) return refuse(`"${head}" is not a command name a grant can hold`);
     const prefix = rulePrefix(p.argv);
     const rest = p.argv.slice(prefix.length);
     const generalize = !p.destructive && GENERALIZABLE.has(commandBase(head)) && prefix.length === 1;
     if (!generalize && rest.length > 0) {
-      // A policy rule cannot pin argument values, so any rule here would be a wildcard over them.
+      // A grant cannot pin argument values, so any grant here would be a wildcard over them.
       const shown = rest.map((r) => JSON.stringify(r)).join(' ');
       return refuse(
         p.destructive
-          ? `${p.subject} is destructive, and a rule for "${prefix.join(' ')}" would be a wildcard over its arguments (${shown}); approve once or for this session`
-          : `a rule for "${prefix.join(' ')}" would also cover other arguments than ${shown} (a policy rule cannot pin them); approve once or for this session`,
+          ? `${p.subject} is destructive, and a grant for "${prefix.join(' ')}" would be a wildcard over its arguments (${shown}); approve once or for this session`
+          : `a grant for "${prefix.join(' ')}" would also cover other arguments than ${shown} (a grant cannot pin them); approve once or for this session`,
       );
     }
     const flags = generalize ? rest.filter(isFlag).flatMap(flagNames) : [];
@@ -280,105 +295,127 @@ function execRules(input: ProposeRuleInput, action: Extract<CanonicalAction, { k
     const key = prefix.join('\0');
     const prev = byKey.get(key);
     if (prev !== undefined) {
-      // Two parts with one command: one rule covering both, as the policy allows one rule per command.
+      // Two parts with one command: one grant covering both.
       prev.maxArgs = Math.max(prev.maxArgs, p.argv.length - 1);
       prev.allowFlags = [...new Set([...prev.allowFlags, ...flags])].sort();
       continue;
     }
-    const rule: ExecRuleText = {
-      id: '',
+    byKey.set(key, {
       command: head,
       ...(sub === '' ? {} : { subcommand: sub }),
-      level: 'allow',
       allowFlags: [...new Set(flags)].sort(),
-      forbidLevel: 'ask',
       maxArgs: p.argv.length - 1,
-      ...(action.cwd === null ? {} : { cwd: [escapeGlob(action.cwd)] }),
-    };
-    byKey.set(key, rule);
+      ...(action.cwd === null ? {} : { cwd: action.cwd }),
+    });
   }
-  const rules = [...byKey.values()];
-  rules.forEach((r, i) => {
-    r.id = rules.length === 1 ? `approval-${input.id}` : `approval-${input.id}-${i + 1}`;
-  });
-  return rules;
+  return [...byKey.values()];
 }
 
 const IPV4 = /^(?:\d{1,3}\.){3}\d{1,3}$/;
 
-function networkRule(input: ProposeRuleInput, a: Extract<CanonicalAction, { kind: 'network' }>): RuleProposal | NetworkRuleText {
+function networkGrant(a: Extract<CanonicalAction, { kind: 'network' }>): RuleProposal | NetworkGrantText {
   if (a.method !== null && a.method.toUpperCase() === 'DELETE') return refuse('DELETE is destructive; approve once or for this session');
   let host = a.host;
   if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
   const isIp = IPV4.test(host) || host.includes(':');
   if (!isIp && !/^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*$/.test(host)) {
-    return refuse(`the host ${JSON.stringify(a.host)} is not a plain host name a rule can name exactly`);
+    return refuse(`the host ${JSON.stringify(a.host)} is not a plain host name a grant can name exactly`);
   }
   if (a.path !== null) {
-    if (/[?#]/.test(a.path)) return refuse('the request has a query string, which a policy rule cannot pin; approve once or for this session');
-    if (a.path !== '/' && !isPlainAbsolutePath(a.path)) return refuse(`the path ${JSON.stringify(a.path)} is not a plain path a rule can name exactly`);
+    if (/[?#]/.test(a.path)) return refuse('the request has a query string, which a grant cannot pin; approve once or for this session');
+    if (a.path !== '/' && !isPlainAbsolutePath(a.path)) return refuse(`the path ${JSON.stringify(a.path)} is not a plain path a grant can name exactly`);
     if (/[%\\]/.test(a.path)) return refuse('the path has percent-escapes or backslashes, which servers read differently; approve once or for this session');
   }
   return {
-    id: `approval-${input.id}`,
-    ...(isIp ? { cidr: host } : { host: host.toLowerCase() }),
-    ports: [a.port],
-    ...(a.method === null ? {} : { methods: [a.method.toUpperCase()] }),
-    ...(a.path === null ? {} : { paths: [escapeGlob(a.path)] }),
-    ...(a.scheme === null ? {} : { schemes: [a.scheme] }),
-    level: 'allow',
+    host: host.toLowerCase(),
+    port: a.port,
+    ...(a.method === null ? {} : { method: a.method.toUpperCase() }),
+    ...(a.path === null ? {} : { path: a.path }),
+    ...(a.scheme === null ? {} : { scheme: a.scheme }),
   };
 }
 
 /**
- * The rule a person may confirm for an ask, as exact YAML text, or why no rule can be as
- * narrow as what they saw. Deterministic: the same ask always gives the same text, so the
- * text shown on any channel is the text checked when the person confirms it.
+ * How an ask made from a denied action says so (the MCP face's `request_access` asks a person
+ * about what the policy denied, src/mcp/server.ts). A grant lifts such a deny only when it is
+ * a default for what no rule names; a deny a rule states stays, so no grant is proposed.
+ */
+const DENIED_PREFIX = 'policy says deny: ';
+
+/** The rule ids of the policy's defaults for what no rule or list names. */
+const DEFAULT_RULES: ReadonlySet<string> = new Set(['exec.default', 'network.default', 'files.otherwise.read', 'files.otherwise.write']);
+
+/** Rule ids of a protected path's ask (built-in or `files.protected`): asked about every time. */
+const PROTECTED_RULE = /(^|:)files\.protected[[(]/;
+
+/** Rule ids of the file verdicts a grant lifts: a path no list names, or a list whose level is ask. */
+const FILE_LIST_RULE = /(^|:)files\.(otherwise\.(read|write)|(read|write)\[\d+\])$/;
+
+/**
+ * The grant a person may confirm for an ask (scope `rule`), as exact YAML text for the
+ * policy's `grants` list, or why no grant can be as narrow as what they saw. Deterministic:
+ * the same ask always gives the same text, so the text shown on any channel is the text
+ * checked when the person confirms it.
  */
 export function proposeRule(input: ProposeRuleInput): RuleProposal {
-  if (input.policyFile === null) return refuse('the session has no policy file to add a rule to; approve once or for this session');
+  if (input.policyFile === null) return refuse('the session has no policy file to add a grant to; approve once or for this session');
+  const denied = input.parts.find((p) => p.verdict === 'ask' && p.reason.startsWith(DENIED_PREFIX) && !DEFAULT_RULES.has(p.ruleId));
+  if (denied !== undefined) {
+    return refuse(`the policy denies "${denied.subject}" by ${denied.ruleId} (${denied.reason.slice(DENIED_PREFIX.length)}); a grant never lifts a deny that a rule states: change the policy by hand if you mean it`);
+  }
   const a = input.action;
-  const fragment: RuleFragment = {};
+  const grants: GrantText[] = [];
   const notes: string[] = [];
+  const id = `approval-${input.id}`;
   switch (a.kind) {
     case 'exec': {
       if (a.command !== null && input.parts.length === 0) return refuse('the command line was not analysed into parts');
-      const rules = execRules(input, a);
-      if (!Array.isArray(rules)) return rules;
-      fragment.exec = { rules };
-      for (const r of rules) {
-        const words = [r.command, ...(r.subcommand === undefined ? [] : [r.subcommand])].join(' ');
-        if (r.maxArgs > (r.subcommand === undefined ? 0 : r.subcommand.split(' ').length)) {
-          notes.push(`covers "${words}" with at most ${r.maxArgs} arguments and ${r.allowFlags.length === 0 ? 'no flags' : `only the flags ${r.allowFlags.join(' ')}`}; the arguments themselves may differ (it is a read-only tool)`);
+      const list = execGrants(input, a);
+      if (!Array.isArray(list)) return list;
+      list.forEach((exec, i) => {
+        grants.push({ id: list.length === 1 ? id : `${id}-${i + 1}`, approval: input.id, exec });
+        const words = [exec.command, ...(exec.subcommand === undefined ? [] : [exec.subcommand])].join(' ');
+        if (exec.maxArgs > (exec.subcommand === undefined ? 0 : exec.subcommand.split(' ').length)) {
+          notes.push(`covers "${words}" with at most ${exec.maxArgs} arguments and ${exec.allowFlags.length === 0 ? 'no flags' : `only the flags ${exec.allowFlags.join(' ')}`}; the arguments themselves may differ (it is a read-only tool; the files it reads are still checked)`);
         } else notes.push(`covers exactly "${words}"; anything more is asked again`);
-      }
-      if (a.cwd !== null) notes.push(`only in ${a.cwd} (and directories below it)`);
+      });
+      if (a.cwd !== null) notes.push(`only with ${a.cwd} as the working directory`);
+      notes.push('each command of a longer command line is still judged on its own; a deny or a forbidden flag is never lifted');
       break;
     }
     case 'file.read':
     case 'file.write': {
-      if (!isPlainAbsolutePath(a.path)) return refuse(`the path ${JSON.stringify(a.path)} is not a plain absolute path a rule can name exactly`);
+      if (!isPlainAbsolutePath(a.path)) return refuse(`the path ${JSON.stringify(a.path)} is not a plain absolute path a grant can name exactly`);
       const r = input.resolved;
       if (r !== null) {
-        if (r.realPath !== a.path) return refuse(`${a.path} resolves to ${r.realPath}; a rule for a path behind a symbolic link is not exact`);
-        if (r.type === 'dir') return refuse(`${a.path} is a directory, and a rule for it would cover everything below it`);
+        if (r.realPath !== a.path) return refuse(`${a.path} resolves to ${r.realPath}; a grant for a path behind a symbolic link is not exact`);
+        if (r.type === 'dir') return refuse(`${a.path} is a directory, and a grant for it would cover everything below it`);
         if (r.type !== 'file' && r.type !== 'missing') return refuse(`${a.path} is a ${r.type}`);
-        if (r.nlink > 1) return refuse(`${a.path} has ${r.nlink} hard links; a rule would reach the file under its other names`);
+        if (r.nlink > 1) return refuse(`${a.path} has ${r.nlink} hard links; a grant would reach the file under its other names`);
       }
-      fragment.files = a.kind === 'file.read' ? { read: [escapeGlob(a.path)] } : { write: [escapeGlob(a.path)] };
-      if (a.kind === 'file.write') notes.push('covers writing any content to this path, not only the diff shown');
-      notes.push('policy path rules also cover anything below the path, should it become a directory');
+      const protectedPart = input.parts.find((p) => p.verdict === 'ask' && PROTECTED_RULE.test(p.ruleId));
+      if (protectedPart !== undefined) {
+        return refuse(`${a.path} is protected (${protectedPart.ruleId}): something outside the sandbox may run or trust it, so writing it is asked about every time; approve once or for this session`);
+      }
+      const other = input.parts.find((p) => p.verdict === 'ask' && !(p.kind === a.kind && FILE_LIST_RULE.test(p.ruleId)));
+      if (other !== undefined) {
+        return refuse(`part "${other.subject}" asked for another reason than the path lists (${other.ruleId}), which a grant does not lift; approve once or for this session`);
+      }
+      grants.push({ id, approval: input.id, file: { path: a.path, access: a.kind === 'file.read' ? 'read' : 'write' } });
+      if (a.kind === 'file.write') notes.push('covers writing any content to this exact path, not only the diff shown');
+      else notes.push('covers reading this exact path, not anything below it');
       break;
     }
     case 'network': {
-      const rule = networkRule(input, a);
-      if (!('level' in rule)) return rule;
-      fragment.network = { rules: [rule] };
-      if (a.path !== null) notes.push('covers this path with any query string (policy rules do not match queries), and paths below it');
+      const network = networkGrant(a);
+      if (!('port' in network)) return network;
+      grants.push({ id, approval: input.id, network });
+      notes.push('covers exactly this method, path and scheme; a query string, another path or another method is asked again');
       if (a.method === null) notes.push('covers every request to this host and port');
       break;
     }
   }
+  const fragment: RuleFragment = { grants };
   const text = stringify(fragment, { lineWidth: 0 });
   return { ok: true, text, sha256: createHash('sha256').update(text).digest('hex'), notes };
 }

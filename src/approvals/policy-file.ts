@@ -1,14 +1,15 @@
 /**
- * Writing a confirmed rule into the policy file. The rule text the person confirmed is
- * parsed and its entries appended to the file's lists; nothing else in the file changes
- * (comments and order are kept). The write is refused when the file already has a rule
- * the policy loader would reject as conflicting, and it is atomic (a temporary file
- * renamed over the old one), so a policy file is never left half-written.
+ * Writing a confirmed `rule` approval into the policy file: the grant text the person
+ * confirmed is parsed and its entries appended to the file's `grants:` list, as text after
+ * what is there (nothing else in the file changes), with who confirmed it and when. The
+ * write is refused when the file already holds a grant with that id, and it is atomic (a
+ * temporary file renamed over the old one), so a policy file is never left half-written.
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, lstatSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { isMap, isSeq, parse, parseDocument } from 'yaml';
+import { isMap, isSeq, parse, parseDocument, stringify, type Document } from 'yaml';
+import { isDeepStrictEqual } from 'node:util';
 import { AirlockError, isErrnoException } from '../errors/index.js';
 
 /** Options for {@link writeRuleToPolicy}. */
@@ -18,6 +19,8 @@ export interface WriteRuleOptions {
    * part's loader; throwing refuses the write. Without it, only the structural checks here run.
    */
   validate?: (text: string, file: string) => void;
+  /** Who confirmed the grant and when (ISO 8601): written into each grant entry as `by` and `at`. */
+  stamp?: { readonly by: string; readonly at: string };
 }
 
 function ruleError(message: string, hint: string, cause?: unknown): AirlockError {
@@ -33,19 +36,31 @@ function str(v: unknown): string {
   return typeof v === 'string' ? v : JSON.stringify(v);
 }
 
-/** The `command subcommand` keys an exec rule covers, as the policy's conflict check sees them. */
-function execKeys(rule: unknown): string[] {
-  if (rule === null || typeof rule !== 'object') return [];
-  const r = rule as Record<string, unknown>;
-  const subs = r['subcommand'] === undefined ? [''] : asList(r['subcommand']).map((s) => str(s).split(' ').filter((w) => w.length > 0).join(' '));
-  return asList(r['command']).flatMap((c) => subs.map((s) => `${str(c)} ${s}`.trim()));
-}
-
-function networkKey(rule: unknown): string {
-  if (rule === null || typeof rule !== 'object') return '';
-  const r = rule as Record<string, unknown>;
-  const l = (k: string): unknown[] => asList(r[k]);
-  return JSON.stringify([l('host').map(str).sort(), l('cidr').map(str).sort(), l('ports'), l('methods'), l('paths'), l('schemes')]);
+/**
+ * The policy text with `entries` appended to its top-level `grants` list, written as text
+ * after the existing content (a new `grants:` at the end, or new items after the last one of
+ * a block list), or null when the list has another shape. The result is parsed back and must
+ * equal the old content with the entries appended; otherwise null.
+ */
+function appendGrantsText(before: string, doc: Document, entries: readonly unknown[]): string | null {
+  const items = stringify(entries, { lineWidth: 0 });
+  let after: string;
+  const existing = doc.get('grants', true);
+  if (existing === undefined) {
+    after = `${before}${before === '' || before.endsWith('\n') ? '' : '\n'}grants:\n${items.replace(/^(?=.)/gm, '  ')}`;
+  } else {
+    if (!isSeq(existing) || existing.flow === true || existing.items.length === 0 || existing.range == null) return null;
+    const [start, end] = existing.range;
+    const col = start - (before.lastIndexOf('\n', start - 1) + 1);
+    const pad = ' '.repeat(col);
+    after = `${before.slice(0, end)}${before.slice(0, end).endsWith('\n') ? '' : '\n'}${items.replace(/^(?=.)/gm, pad)}${before.slice(end)}`;
+    if (!after.endsWith('\n')) after += '\n';
+  }
+  const expected = (doc.toJS() ?? {}) as Record<string, unknown>;
+  const want = { ...expected, grants: [...(Array.isArray(expected['grants']) ? (expected['grants'] as unknown[]) : []), ...entries] };
+  const check = parseDocument(after);
+  if (check.errors.length > 0 || !isDeepStrictEqual(check.toJS(), want)) return null;
+  return after;
 }
 
 /** A checked rule write, ready to replace the policy file. */
@@ -112,53 +127,45 @@ export function prepareRuleWrite(policyFile: string, expectedText: string, confi
   };
 
   const additions: { path: string[]; value: unknown }[] = [];
-  const execRules = asList((frag['exec'] as Record<string, unknown> | undefined)?.['rules']);
-  const existingExec = new Map<string, number>();
-  cur(['exec', 'rules']).forEach((r, i) => {
-    for (const k of execKeys(r)) existingExec.set(k, i);
+  // Only grants are written. A policy rule appended to the file would compete with the rule
+  // that asked (and replace a preset's rule of the same command, forbidden flags and all);
+  // text proposed before grants existed is refused, so such an ask is approved once instead.
+  const other = Object.keys(frag).filter((k) => k !== 'grants');
+  if (other.length > 0) {
+    throw ruleError(
+      `the confirmed text holds ${other.join(', ')}, not grants: it was proposed by an older airlock, which wrote policy rules`,
+      'Approve once or for this session, or let the action ask again to be offered a grant.',
+    );
+  }
+  const grants = asList(frag['grants']);
+  const existingGrants = new Map<string, number>();
+  cur(['grants']).forEach((g, i) => {
+    if (g !== null && typeof g === 'object') existingGrants.set(str((g as Record<string, unknown>)['id']), i);
   });
-  for (const r of execRules) {
-    for (const k of execKeys(r)) {
-      const at = existingExec.get(k);
-      if (at !== undefined) {
-        throw ruleError(
-          `${policyFile} already has a rule for "${k}" (exec.rules[${at}]); a second one would conflict`,
-          `Edit exec.rules[${at}] by hand, or approve once or for this session.`,
-        );
-      }
-    }
-    additions.push({ path: ['exec', 'rules'], value: r });
-  }
-  const files = (frag['files'] ?? {}) as Record<string, unknown>;
-  const denied = new Set(cur(['files', 'deny']).map(str));
-  for (const key of ['read', 'write'] as const) {
-    const have = new Set(cur(['files', key]).map(str));
-    for (const p of asList(files[key])) {
-      if (denied.has(str(p))) throw ruleError(`${policyFile} denies ${str(p)} (files.deny)`, 'A path cannot be both allowed and denied; change files.deny by hand if you mean it.');
-      if (have.has(str(p))) throw ruleError(`${policyFile} already lists ${str(p)} in files.${key}`, 'The policy asked for another reason (a protected path, a hard link); approve once or for this session.');
-      additions.push({ path: ['files', key], value: p });
-    }
-  }
-  const netRules = asList((frag['network'] as Record<string, unknown> | undefined)?.['rules']);
-  const existingNet = new Map<string, number>();
-  cur(['network', 'rules']).forEach((r, i) => existingNet.set(networkKey(r), i));
-  for (const r of netRules) {
-    const at = existingNet.get(networkKey(r));
-    if (at !== undefined) throw ruleError(`${policyFile} already has network.rules[${at}] matching exactly the same requests`, `Edit network.rules[${at}] by hand.`);
-    additions.push({ path: ['network', 'rules'], value: r });
+  for (const g of grants) {
+    if (g === null || typeof g !== 'object' || Array.isArray(g)) throw ruleError('a grant in the rule text is not a mapping', 'This is a bug in the rule proposal; approve once instead.');
+    const { id, approval, ...match } = g as Record<string, unknown>;
+    const at = existingGrants.get(str(id));
+    if (at !== undefined) throw ruleError(`${policyFile} already has a grant with the id ${str(id)} (grants[${at}])`, 'The approval was already written; nothing was changed.');
+    // who and when sit next to what was confirmed; they do not change what the grant matches
+    const stamp = options.stamp === undefined ? {} : { by: options.stamp.by, at: options.stamp.at };
+    additions.push({ path: ['grants'], value: { id, approval, ...stamp, ...match } });
   }
   if (additions.length === 0) throw ruleError('the rule text holds no rule', 'This is a bug in the rule proposal; approve once instead.');
 
-  for (const a of additions) {
+  // Appended as text, so the person's own formatting stays byte for byte; a grants list the
+  // text append cannot handle (a flow list, say) goes through the document instead.
+  const appended = appendGrantsText(before, doc, additions.map((a) => a.value));
+  for (const a of appended === null ? additions : []) {
     const existing = doc.getIn(a.path, true);
     if (existing !== undefined && existing !== null && !isSeq(existing)) {
       throw ruleError(`${a.path.join('.')} in ${policyFile} is not a list`, `Make ${a.path.join('.')} a YAML list, then approve again.`);
     }
     // addIn on a missing path makes a scalar, not a list; a new list is set whole.
-    if (existing === undefined || existing === null) doc.setIn(a.path, doc.createNode([a.value]));
+    if (existing === undefined || existing === null || (isSeq(existing) && existing.items.length === 0)) doc.setIn(a.path, doc.createNode([a.value]));
     else doc.addIn(a.path, doc.createNode(a.value));
   }
-  const after = doc.toString({ lineWidth: 0 });
+  const after = appended ?? doc.toString({ lineWidth: 0 });
   if (options.validate !== undefined) {
     try {
       options.validate(after, policyFile);

@@ -675,7 +675,10 @@ export function createApprovalQueue(options: ApprovalQueueOptions): ApprovalQueu
       ruleText = p.text;
       // Every check on the policy file runs before the decision is recorded: a rule that
       // cannot be written leaves the ask pending, so the person can choose another scope.
-      write = prepareRuleWrite(record.policyFile, p.text, confirmed, options.validatePolicy === undefined ? {} : { validate: options.validatePolicy });
+      write = prepareRuleWrite(record.policyFile, p.text, confirmed, {
+        ...(options.validatePolicy === undefined ? {} : { validate: options.validatePolicy }),
+        stamp: { by: input.by, at: new Date(now).toISOString() },
+      });
     }
     if (!store.decide(id, record.digest, { status: 'approved', by: input.by, channel: input.channel, scope, reason: null, ruleText }, now)) {
       throw conflict(rowToRecord(requireRow(id)));

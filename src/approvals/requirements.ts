@@ -19,5 +19,8 @@ export const APPROVALS_REQUIREMENTS = {
   'approvals.run-http': '`airlock run --approval-server` serves the API and page; a signed webhook names where to answer; an HTTP approval names its token',
   'approvals.named-attached':
     'the host process of a named session waits on the same queue; `session exec` announces asks, and a denial or timeout comes back as E_POLICY_DENIED',
+  'approvals.rule-grant-in-policy':
+    'a rule grant takes effect when the rule that asked is in the same policy file or a preset (exec and exact-host network), and never lowers what that rule denies',
+  'approvals.webhook-redacted': "a webhook payload's argv, paths, URLs and diff pass through the audit log's redaction before they leave",
   'approvals.session-show': '`airlock session show` reports the prompts a session needed',
 } as const;

@@ -7,6 +7,7 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { AirlockError } from '../errors/index.js';
+import { createRedactor } from '../redact/index.js';
 import { describeRecord } from './display.js';
 import type { ApprovalQueue } from './queue.js';
 import type { ApprovalRecord } from './types.js';
@@ -25,7 +26,11 @@ export interface WebhookOptions {
   timeoutMs?: number;
   /** Attempts before giving up (default 3), with 250 ms, 500 ms, … between them. */
   attempts?: number;
-  /** Applied to every text field of the payload that came from the agent (argv, paths, diff). */
+  /**
+   * Applied to every text field of the payload that came from the agent (argv, paths, URLs,
+   * diff) before the built-in redaction (the audit log's credential patterns and this
+   * webhook's own secret), which always runs: a session's known secret values go here.
+   */
   redact?: (text: string) => string;
   /** Allow `http:` to a host that is not loopback (the ask would cross the network in clear text). */
   allowInsecureHttp?: boolean;
@@ -130,8 +135,16 @@ export interface WebhookPayload {
   decide: { method: 'POST'; url: string | null; approve: { decision: 'approve'; digest: string; scope: 'once' }; deny: { decision: 'deny'; reason: string } };
 }
 
-/** Builds the payload for an ask. */
-export function webhookPayload(r: ApprovalRecord, apiBaseUrl?: string, redact: (t: string) => string = (t) => t): WebhookPayload {
+/**
+ * Builds the payload for an ask. Every text that came from the agent goes through `redact`;
+ * without one, through the audit log's redactor (its credential patterns), so a token in an
+ * argv, a URL or a diff never leaves the machine in a webhook.
+ */
+export function webhookPayload(r: ApprovalRecord, apiBaseUrl?: string, redact?: (t: string) => string): WebhookPayload {
+  if (redact === undefined) {
+    const redactor = createRedactor();
+    return webhookPayload(r, apiBaseUrl, (t) => redactor.redact(t));
+  }
   const base = apiBaseUrl?.replace(/\/+$/, '');
   return {
     type: 'approval.requested',
@@ -175,9 +188,14 @@ export function attachWebhook(queue: ApprovalQueue, options: WebhookOptions): We
   const inFlight = new Set<Promise<void>>();
   const unregister = queue.registerChannel('webhook');
   let closed = false;
+  // The same redaction as the audit log, plus this webhook's own key (an agent that learned
+  // it could otherwise have it echoed back signed).
+  const redactor = createRedactor({ secrets: [options.secret] });
+  const extra = options.redact;
+  const redact = (t: string): string => redactor.redact(extra === undefined ? t : extra(t));
 
   async function deliver(r: ApprovalRecord): Promise<void> {
-    const body = JSON.stringify(webhookPayload(r, options.apiBaseUrl, options.redact));
+    const body = JSON.stringify(webhookPayload(r, options.apiBaseUrl, redact));
     let status: number | null = null;
     let error: string | null = null;
     let n = 0;

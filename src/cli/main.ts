@@ -45,7 +45,7 @@ async function main(argv: string[]): Promise<number> {
   registerDoctor(program, setExit);
   registerAudit(program, setExit);
   registerApprovals(program, setExit);
-  registerPolicy(program);
+  registerPolicy(program, setExit);
   registerMcp(program, pkg.version);
   registerWorkspace(program, {
     setExit,

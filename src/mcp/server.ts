@@ -611,7 +611,9 @@ export function createMcpServer(options: McpServerOptions): McpServer {
               ruleId: now.ruleId,
               reason: `the agent asks for access: ${args.reason} (the policy says ${now.verdict}: ${now.reason})`,
               // The agent asks about what the policy refused: those parts are what a person
-              // decides on (and what a proposed rule would cover).
+              // decides on (and what a proposed grant would cover). The "policy says deny: "
+              // prefix is read by the grant proposal (src/approvals/grants.ts): a grant lifts a
+              // default deny only, never a deny a rule states.
               parts: now.parts.map((p) => (p.verdict === 'deny' ? { ...p, verdict: 'ask' as const, reason: `policy says deny: ${p.reason}` } : p)),
             },
             policyFile: policy.file,

@@ -7,7 +7,14 @@
 import { AirlockError } from '../errors/index.js';
 import { BUILTIN_PROTECTED_ENV, BUILTIN_PROTECTED_PATHS } from './builtins.js';
 import { compileGlob, type PathGlob } from './match/glob.js';
-import { hostSpecificity, parseCidr, parseHostPattern, type Cidr, type HostPattern } from './match/net.js';
+import {
+  hostSpecificity,
+  normalizeHost,
+  parseCidr,
+  parseHostPattern,
+  type Cidr,
+  type HostPattern,
+} from './match/net.js';
 import type {
   BaseUrlConfig,
   BudgetsConfig,
@@ -108,6 +115,64 @@ export interface CompiledNetRule {
   readonly level: Level;
 }
 
+/** What every grant has: its id, where it is written, and who granted it. */
+export interface CompiledGrantBase {
+  readonly id: string;
+  readonly source: SourceRef;
+  /** "grant ID (approval A by WHO at WHEN)", built once. */
+  readonly label: string;
+}
+
+/** An exec grant: one command with exactly these words, flags, argument count and directory. */
+export interface CompiledExecGrant extends CompiledGrantBase {
+  readonly command: string;
+  readonly subcommand: readonly string[];
+  /** Flag names as written ("-l", "--all"), for the word-by-word check. */
+  readonly flagNames: ReadonlySet<string>;
+  /** The same flags as the policy's flag parser sees them. */
+  readonly flags: FlagSet;
+  readonly maxArgs: number;
+  readonly cwd: string | null;
+}
+
+/** A network grant: exactly this host (normalized), port, method, path and scheme. */
+export interface CompiledNetGrant extends CompiledGrantBase {
+  /** `name:host` or `ip:v:bytes`, as {@link hostKey} builds it. */
+  readonly hostKey: string;
+  readonly port: number;
+  readonly method: string | null;
+  readonly path: string | null;
+  readonly scheme: 'http' | 'https' | null;
+}
+
+/** A file grant: exactly this path, for reading or writing. */
+export interface CompiledFileGrant extends CompiledGrantBase {
+  readonly path: string;
+  readonly access: 'read' | 'write';
+}
+
+/** Grants, indexed for `decide`. */
+export interface CompiledGrants {
+  /** Exec grants by command. */
+  readonly exec: ReadonlyMap<string, readonly CompiledExecGrant[]>;
+  readonly network: readonly CompiledNetGrant[];
+  /** File grants by `access\0path`. */
+  readonly files: ReadonlyMap<string, CompiledFileGrant>;
+}
+
+/** The key under which a normalized host is compared with a grant's host; null for an invalid host. */
+export function hostKey(raw: string): string | null {
+  const h = normalizeHost(raw);
+  switch (h.kind) {
+    case 'invalid':
+      return null;
+    case 'name':
+      return `name:${h.host}`;
+    case 'ip':
+      return `ip:${h.ip.v}:${h.ip.bytes.join('.')}`;
+  }
+}
+
 /** File patterns compiled for one workspace and home directory. */
 export interface ResolvedFiles {
   readonly read: readonly ResolvedEntry[];
@@ -193,6 +258,7 @@ export interface CompiledPolicy {
     /** Model prices, merged by key across files (a later file wins). */
     readonly prices: Readonly<Record<string, ModelPriceConfig>>;
   };
+  readonly grants: CompiledGrants;
   /** Memo of {@link ResolvedFiles} by workspace and home; filled lazily, never observable. */
   readonly resolvedCache: Map<string, ResolvedFiles>;
   /** The same memo keyed by the context object, which callers usually reuse. */
@@ -297,6 +363,19 @@ export function checkConflicts(f: LoadedFile): void {
       });
     }
   }
+  const grantIds = new Map<string, number>();
+  (d.grants ?? []).forEach((g, i) => {
+    const prev = grantIds.get(g.id);
+    if (prev !== undefined) {
+      throw invalid(
+        f.file,
+        f.lineOf(['grants', i]),
+        `grants[${i}]: the id "${g.id}" is already used by grants[${prev}] (line ${f.lineOf(['grants', prev])})`,
+        'Give every grant its own id; decisions name grants by id.',
+      );
+    }
+    grantIds.set(g.id, i);
+  });
   const netSeen = new Map<string, { i: number; level: Level }>();
   (d.network?.rules ?? []).forEach((r, i) => {
     const line = f.lineOf(['network', 'rules', i]);
@@ -367,6 +446,9 @@ export function compilePolicy(chain: readonly LoadedFile[]): CompiledPolicy {
   let llmEndpoints: NonNullable<LlmConfig['endpoints']> | null = null;
   // A Map, then fromEntries: a model key such as "__proto__" stays an own entry.
   const prices = new Map<string, ModelPriceConfig>();
+  const execGrants = new Map<string, CompiledExecGrant[]>();
+  const netGrants: CompiledNetGrant[] = [];
+  const fileGrants = new Map<string, CompiledFileGrant>();
 
   for (const f of chain) {
     const d = f.data;
@@ -474,6 +556,64 @@ export function compilePolicy(chain: readonly LoadedFile[]): CompiledPolicy {
       if (net.llm?.endpoints) llmEndpoints = net.llm.endpoints;
       for (const [model, price] of Object.entries(net.llm?.prices ?? {})) prices.set(model, price);
     }
+    (d.grants ?? []).forEach((g, i) => {
+      const source = src(['grants', i]);
+      const who = [g.by === undefined ? null : `by ${g.by}`, g.at === undefined ? null : `at ${g.at}`].filter(
+        (x) => x !== null,
+      );
+      const label = `grant ${g.id} (approval ${g.approval}${who.length > 0 ? ` ${who.join(' ')}` : ''})`;
+      if (g.exec !== undefined) {
+        const e = g.exec;
+        const flags = e.allowFlags;
+        for (const flag of flags) {
+          if (!flag.startsWith('--') && flag.length > 2) {
+            throw invalid(
+              f.file,
+              f.lineOf(['grants', i, 'exec', 'allowFlags']),
+              `grants[${i}].exec.allowFlags: "${flag}" is not one flag; list short flags one by one ("-l", "-a")`,
+              'A grant lists the flags that were shown, one name each.',
+            );
+          }
+        }
+        const grant: CompiledExecGrant = {
+          id: g.id,
+          source,
+          label,
+          command: e.command,
+          subcommand: e.subcommand === undefined ? [] : e.subcommand.split(' '),
+          flagNames: new Set(flags),
+          flags: flagSet(flags, false),
+          maxArgs: e.maxArgs,
+          cwd: e.cwd ?? null,
+        };
+        const list = execGrants.get(e.command) ?? [];
+        list.push(grant);
+        execGrants.set(e.command, list);
+      } else if (g.network !== undefined) {
+        const n = g.network;
+        const key = hostKey(n.host);
+        // the schema refused invalid hosts; this keeps the type honest
+        if (key === null) return;
+        netGrants.push({
+          id: g.id,
+          source,
+          label,
+          hostKey: key,
+          port: n.port,
+          method: n.method ?? null,
+          path: n.path ?? null,
+          scheme: n.scheme ?? null,
+        });
+      } else if (g.file !== undefined) {
+        fileGrants.set(`${g.file.access}\0${g.file.path}`, {
+          id: g.id,
+          source,
+          label,
+          path: g.file.path,
+          access: g.file.access,
+        });
+      }
+    });
   }
 
   const tools = new Map<string, CompiledTool>();
@@ -570,6 +710,7 @@ export function compilePolicy(chain: readonly LoadedFile[]): CompiledPolicy {
       llmEndpoints,
       prices: Object.fromEntries(prices),
     },
+    grants: { exec: execGrants, network: netGrants, files: fileGrants },
     resolvedCache: new Map(),
     resolvedByContext: new WeakMap(),
   };

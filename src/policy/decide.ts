@@ -16,6 +16,8 @@ import {
 import { HARMLESS_BUILTINS, SHELL_BUILTINS, SHELLS, WRAPPERS, type WrapperSpec } from './builtins.js';
 import {
   resolvedFiles,
+  type CompiledExecGrant,
+  type CompiledGrantBase,
   type CompiledNetRule,
   type CompiledPolicy,
   type CompiledRule,
@@ -28,7 +30,7 @@ import {
 } from './compile.js';
 import type { Policy } from './load.js';
 import { globMatches, globMayIntersect, litSeg, shellGlobSegment, type ArgSeg } from './match/glob.js';
-import { cidrContains, hostMatches, normalizeHost } from './match/net.js';
+import { cidrContains, hostMatches, normalizeHost, type NormalizedHost } from './match/net.js';
 import type { Level } from './schema.js';
 import type { Command, Redirect, Script, SimpleCommand, Word, WordPart } from './shell/ast.js';
 import {
@@ -655,6 +657,14 @@ class Evaluator {
         ? `${id} is not in a trusted PATH directory and no rule names it`
         : `no rule names ${id}`;
     }
+    // Parts a grant may lift: the command's own level and its rule's allowFlags, maxArgs and
+    // cwd constraints. Never a forbidden flag (asked or denied every time), never a file,
+    // environment or unresolvable part, which are checked on their own.
+    const liftable: number[] = [this.parts.length];
+    // A deny that is only exec.default (no rule names the command) is lifted too: the grant
+    // names the command exactly, as an allow rule would. A deny a rule states never is.
+    const mainIndex = this.parts.length;
+    const liftDefaultDeny = ruleId === 'exec.default';
     this.add('exec', verdict, ruleId, reason, display, source);
 
     if (rule !== null) {
@@ -700,6 +710,7 @@ class Evaluator {
         for (const f of parsed.flags) {
           if (f.level < rule.subcommand.length) continue;
           if (!flagIn(rule.allow, f, false)) {
+            liftable.push(this.parts.length);
             this.add(
               'exec',
               rule.forbidLevel,
@@ -718,6 +729,7 @@ class Evaluator {
             display,
           );
         else if (args.length - 1 > rule.maxArgs) {
+          liftable.push(this.parts.length);
           this.add(
             'exec',
             rule.forbidLevel,
@@ -739,6 +751,7 @@ class Evaluator {
         else {
           for (const d of dirs) {
             if (!cwdGlobs.some((g) => globMatches(g, d))) {
+              liftable.push(this.parts.length);
               this.add(
                 'exec',
                 rule.forbidLevel,
@@ -753,8 +766,78 @@ class Evaluator {
       }
     }
 
+    if (
+      this.c.grants.exec.size > 0 &&
+      (liftable.some((i) => this.parts[i]?.verdict === 'ask') ||
+        (liftDefaultDeny && this.parts[mainIndex]?.verdict === 'deny'))
+    ) {
+      const grant = this.execGrant(id, args, parsed, scope, dynamicTail);
+      if (grant !== null) for (const i of liftable) this.lift(i, grant, i === mainIndex && liftDefaultDeny);
+    }
+
     // files the command's arguments name
     if (tool) this.checkToolPaths(id, tool, parsed, scope, display);
+  }
+
+  /**
+   * The grant that names exactly this command, if any: the same command, the same words
+   * right after it, no flag that the grant does not list (as words, and as the tool's flag
+   * parser reads them), no more arguments, the same working directory. Anything only known at
+   * run time (a variable, a glob, a dynamic tail) never matches.
+   */
+  private execGrant(
+    id: string,
+    args: readonly Arg[],
+    parsed: ParsedArgs,
+    scope: Scope,
+    dynamicTail: boolean,
+  ): CompiledExecGrant | null {
+    const list = this.c.grants.exec.get(id);
+    if (list === undefined || dynamicTail || parsed.dynamicFlags || parsed.anyGlob) return null;
+    const words: string[] = [];
+    for (const a of args) {
+      if (a.kind !== 'static' || a.glob !== null) return null;
+      words.push(a.value);
+    }
+    const nargs = words.length - 1;
+    next: for (const g of list) {
+      if (nargs > g.maxArgs || nargs < g.subcommand.length) continue;
+      for (let k = 0; k < g.subcommand.length; k++) if (words[k + 1] !== g.subcommand[k]) continue next;
+      for (let k = 1 + g.subcommand.length; k < words.length; k++) {
+        const w = words[k] as string;
+        if (w.length < 2 || !w.startsWith('-') || w === '--') continue;
+        if (w.startsWith('--')) {
+          const eq = w.indexOf('=');
+          if (!g.flagNames.has(eq >= 0 ? w.slice(0, eq) : w)) continue next;
+        } else {
+          for (let c = 1; c < w.length; c++) if (!g.flagNames.has(`-${w.charAt(c)}`)) continue next;
+        }
+      }
+      for (const f of parsed.flags) if (!flagIn(g.flags, f, false)) continue next;
+      if (g.cwd !== null) {
+        if (parsed.chdir !== null || scope.cwds === null || scope.cwds.length === 0) continue;
+        for (const d of scope.cwds) if (d !== g.cwd) continue next;
+      }
+      return g;
+    }
+    return null;
+  }
+
+  /**
+   * Turns the asking part at `index` into an allow by `grant`; with `defaultDeny`, also a
+   * deny that is only the policy's default for what nothing names. Any other verdict stays.
+   */
+  private lift(index: number, grant: CompiledGrantBase, defaultDeny = false): void {
+    const p = this.parts[index];
+    if (p === undefined || !(p.verdict === 'ask' || (defaultDeny && p.verdict === 'deny'))) return;
+    this.parts[index] = {
+      kind: p.kind,
+      verdict: 'allow',
+      ruleId: grant.id,
+      reason: `${grant.label} allows exactly this; without it: ${p.reason}`,
+      subject: p.subject,
+      source: grant.source,
+    };
   }
 
   private checkToolPaths(
@@ -1651,11 +1734,13 @@ class Evaluator {
         break;
       }
     }
+    let isProtected = false;
     if (mode === 'write') {
       for (const p of segs === null
         ? candidatesForPath(f.protected, path)
         : candidates(f.protected, segs, true)) {
         if (hits(p, true)) {
+          isProtected = true;
           const lvl = this.c.files.protectedLevel;
           if (RANK[lvl] >= RANK[verdict]) {
             verdict = lvl;
@@ -1668,6 +1753,19 @@ class Evaluator {
       }
     }
     this.add(kind, verdict, ruleId, reason, subject, source);
+    // A grant names one exact path: never a glob or a tree, never a protected path (asked
+    // every time), and it only ever lifts an ask.
+    // A deny that is only files.otherwise (no list names the path) is lifted too.
+    const otherwise = ruleId === `files.otherwise.${mode}`;
+    if (
+      (verdict === 'ask' || (otherwise && verdict === 'deny')) &&
+      !isProtected &&
+      segs === null &&
+      this.c.grants.files.size > 0
+    ) {
+      const g = this.c.grants.files.get(`${mode}\0${path}`);
+      if (g !== undefined) this.lift(this.parts.length - 1, g, otherwise);
+    }
   }
 
   decideNetworkPart(a: NetworkAction, subject: string): void {
@@ -1717,6 +1815,9 @@ class Evaluator {
         `no network rule matches ${describeRequest(a)}`,
         subject,
       );
+      // network.default: deny is lifted too (no rule names the host), never a rule's deny
+      if (this.c.network.default !== 'allow' && this.c.network.default !== 'log')
+        this.networkGrant(a, h, method, true);
       return;
     }
     this.add(
@@ -1727,6 +1828,31 @@ class Evaluator {
       subject,
       best.rule.source,
     );
+    if (best.rule.level === 'ask') this.networkGrant(a, h, method, false);
+  }
+
+  /** Lifts the network ask (or default deny) just added when a grant names exactly this request. */
+  private networkGrant(
+    a: NetworkAction,
+    h: NormalizedHost,
+    method: string | undefined,
+    defaultDeny: boolean,
+  ): void {
+    const grants = this.c.grants.network;
+    if (grants.length === 0 || h.kind === 'invalid') return;
+    const key = h.kind === 'name' ? `name:${h.host}` : `ip:${h.ip.v}:${h.ip.bytes.join('.')}`;
+    for (const g of grants) {
+      if (
+        g.hostKey === key &&
+        g.port === a.port &&
+        g.method === (method ?? null) &&
+        g.path === (a.path ?? null) &&
+        g.scheme === (a.scheme ?? null)
+      ) {
+        this.lift(this.parts.length - 1, g, defaultDeny);
+        return;
+      }
+    }
   }
 }
 
@@ -2142,7 +2268,9 @@ export function networkNeedsInspection(policy: Policy, host: string, port: numbe
   for (const r of policy.compiled.network.rules) {
     if (!r.ports.has(port)) continue;
     const covers =
-      h.kind === 'name' ? r.hosts.some((p) => hostMatches(p, h.host)) : r.cidrs.some((c) => cidrContains(c, h.ip));
+      h.kind === 'name'
+        ? r.hosts.some((p) => hostMatches(p, h.host))
+        : r.cidrs.some((c) => cidrContains(c, h.ip));
     if (!covers) continue;
     if (r.paths !== null) return true;
     if (r.methods !== null && !r.methods.has('CONNECT')) return true;

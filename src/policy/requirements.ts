@@ -67,6 +67,12 @@ export const POLICY_REQUIREMENTS = {
   'network.ports-methods-paths': 'Network rules restrict ports (default 443 and 80), methods and URL paths.',
   'network.host-normalization':
     'Hosts are normalized (case, trailing dot); NUL, userinfo and non-canonical IP literals are refused.',
+  'grants.exact':
+    'A grant lifts an ask only for exactly what it names: the same command words, no other flag, no more arguments, the same directory; the same host, port, method, path and scheme; the same file path.',
+  'grants.never-lower-deny':
+    'A grant never lowers a deny (a deny rule, a forbidden flag, unresolvable: deny, a denied path) and never lifts a forbidden flag or a protected path.',
+  'grants.per-part':
+    'In a compound command each part is judged on its own: a grant for one part never lets another part through.',
   'schema.strict-unknown-keys': 'An unknown or misspelt key is an error that names it and its path.',
   'schema.errors-located': 'Policy errors name file:line:col, the key path, the bad value and the fix.',
   'schema.invalid-never-default': 'An invalid policy is an error, never replaced by a default.',

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { compileGlob } from './match/glob.js';
-import { parseCidr, parseHostPattern } from './match/net.js';
+import { normalizeHost, parseCidr, parseHostPattern } from './match/net.js';
 
 /** The four verdicts, from most permissive to strictest. */
 export const LEVELS = ['allow', 'log', 'ask', 'deny'] as const;
@@ -464,6 +464,96 @@ export const execSchema = z
   })
   .describe('command rules');
 
+/** A plain absolute path: no `.`, `..`, empty segments, trailing slash or NUL. */
+function isPlainAbsolutePath(p: string): boolean {
+  if (!p.startsWith('/') || p === '/' || p.endsWith('/') || p.includes('\0')) return false;
+  return p
+    .slice(1)
+    .split('/')
+    .every((seg) => seg !== '' && seg !== '.' && seg !== '..');
+}
+
+const plainPath = z
+  .string()
+  .refine(isPlainAbsolutePath, 'write a plain absolute path such as "/workspace/src/a.ts" (no "..", ".", "//" or trailing "/")')
+  .describe('an exact absolute path (not a glob)');
+
+/** What an exec grant matches: one command, exactly as it was approved. */
+export const execGrantSchema = z
+  .strictObject({
+    command: commandName.describe('the command, as a rule names it: a bare name from the trusted PATH or an absolute path'),
+    subcommand: z
+      .string()
+      .regex(/^[a-z][a-z0-9_:-]*( [a-z][a-z0-9_:-]*)*$/, 'subcommand words such as "status" or "run build"')
+      .optional()
+      .describe('the words right after the command, exactly ("run build")'),
+    allowFlags: z.array(flagName).describe('the only flags it may have (as shown to the person)'),
+    maxArgs: z.number().int().min(0).describe('the most arguments after the command name, subcommand words included'),
+    cwd: z
+      .string()
+      .refine((p) => p === '/' || isPlainAbsolutePath(p), 'write a plain absolute directory such as "/workspace"')
+      .optional()
+      .describe('the exact directory it must run in (not below it)'),
+  })
+  .describe('an exec grant: the command and subcommand words exactly, no other flags, no more arguments');
+
+/** What a network grant matches: one kind of request, exactly. */
+export const networkGrantSchema = z
+  .strictObject({
+    host: z
+      .string()
+      .superRefine((v, ctx) => {
+        const h = normalizeHost(v);
+        if (h.kind === 'invalid') ctx.addIssue({ code: 'custom', message: `"${v}": ${h.reason}`, input: v });
+        if (v.includes('*')) ctx.addIssue({ code: 'custom', message: `"${v}": a grant names one exact host, never a wildcard`, input: v });
+      })
+      .describe('the exact host name or IP address'),
+    port: z.number().int().min(1).max(65_535),
+    method: z
+      .string()
+      .regex(/^[A-Z]+$/, 'methods are upper-case HTTP methods such as "GET"')
+      .optional()
+      .describe('the exact method; without it, only a tunnel (CONNECT without an inspected method) matches'),
+    path: z
+      .string()
+      .regex(/^\/[^?#%\\]*$/, 'an exact URL path: starts with "/", without query, fragment, percent-escapes or backslashes')
+      .optional()
+      .describe('the exact URL path; a request with a query string or another path does not match'),
+    scheme: z.enum(['http', 'https']).optional(),
+  })
+  .describe('a network grant: exactly this host, port, method, path and scheme');
+
+/** What a file grant matches: one exact path, for reading or writing. */
+export const fileGrantSchema = z
+  .strictObject({ path: plainPath, access: z.enum(['read', 'write']) })
+  .describe('a file grant: exactly this path (not below it), for reading or for writing');
+
+/**
+ * A grant written by a person's confirmed `rule` approval. It turns an `ask` of exactly
+ * what it names into `allow`, and nothing else: never a `deny`, never a protected path.
+ */
+export const grantSchema = z
+  .strictObject({
+    id: z.string().min(1).describe('shown as the rule in decisions'),
+    approval: z.string().min(1).describe('the approval that wrote it'),
+    by: z.string().min(1).optional().describe('who approved it'),
+    at: z.string().min(1).optional().describe('when it was approved (ISO 8601)'),
+    exec: execGrantSchema.optional(),
+    network: networkGrantSchema.optional(),
+    file: fileGrantSchema.optional(),
+  })
+  .superRefine((g, ctx) => {
+    const kinds = (['exec', 'network', 'file'] as const).filter((k) => g[k] !== undefined);
+    if (kinds.length !== 1) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `a grant names exactly one of exec, network or file (got ${kinds.length === 0 ? 'none' : kinds.join(' and ')})`,
+        input: g,
+      });
+    }
+  })
+  .describe('an approval granted as a rule: it lifts an ask for exactly what it names to allow, never a deny');
+
 /** The whole `airlock.yaml`. */
 export const policySchema = z
   .strictObject({
@@ -492,6 +582,12 @@ export const policySchema = z
       })
       .optional()
       .describe('how asked actions wait for a person'),
+    grants: z
+      .array(grantSchema)
+      .optional()
+      .describe(
+        'approvals a person confirmed as rules (written by airlock approve --scope rule); each turns an ask for exactly what it names into allow, and never lowers a deny',
+      ),
   })
   .describe('an Airlock policy (airlock.yaml)');
 
@@ -513,6 +609,8 @@ export type BaseUrlConfig = z.infer<typeof baseUrlSchema>;
 export type ModelPriceConfig = z.infer<typeof modelPriceSchema>;
 /** LLM endpoints and prices, for the egress proxy. */
 export type LlmConfig = z.infer<typeof llmSchema>;
+/** A grant as written. */
+export type GrantConfig = z.infer<typeof grantSchema>;
 /** File rules as written. */
 export type FilesConfig = z.infer<typeof filesSchema>;
 

@@ -272,6 +272,19 @@ describe('airlock run with an asking policy', () => {
     }
   });
 
+  it('approvals.cancel-while-waiting: SIGINT to `airlock run` while its command waits for a person exits 130, and nothing runs', async () => {
+    const run = start(['run', '-p', askPolicy, '--', 'echo', 'never-started']);
+    const id = (await run.stderrMatch(ANNOUNCED))[1] ?? '';
+    run.child.kill('SIGINT');
+    const r = await run.done;
+    expect(r.code).toBe(130);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toContain('airlock: E_EXEC_CANCELLED: echo never-started: cancelled by SIGINT while it waited for approval; it never started');
+    const audit = await auditOf(sessionOf(r.stderr));
+    expect(approvalTrail(audit, id).map((e) => e.type)).toEqual(['approval.requested', 'approval.denied']);
+    expect(audit.some((e) => e.type === 'exec.started')).toBe(false);
+  });
+
   it('approvals.reload-failure: a rule grant whose policy file no longer loads keeps the old policy, is audited and said on stderr', async () => {
     const dir = tempDir('appr-reload');
     const base = join(dir, 'base.yaml');

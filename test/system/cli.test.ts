@@ -46,6 +46,23 @@ afterAll(async () => {
   cleanupTemp();
 });
 
+describe('airlock policy check', () => {
+  it('exits 1 for ask and deny, 0 for allow, and names the grant that allowed [grants.exact]', async () => {
+    const file = join(tempDir('pol'), 'airlock.yaml');
+    writeFileSync(
+      file,
+      'version: 1\nextends: default\ngrants:\n  - { id: approval-ap_1, approval: ap_1, by: token:local, exec: { command: git, subcommand: push, allowFlags: [], maxArgs: 1, cwd: /workspace } }\n',
+    );
+    const granted = await airlock(['policy', 'check', '--policy', file, '--', 'git push']);
+    expect(granted.code).toBe(0);
+    expect(granted.stdout).toMatch(/^ALLOW {2}git push\n {2}rule: {3}approval-ap_1 \(.*airlock\.yaml:4\)\n {2}reason: grant approval-ap_1 \(approval ap_1 by token:local\) allows exactly this/);
+    const forced = await airlock(['policy', 'check', '--policy', file, '--', 'git push --force']);
+    expect(forced.code).toBe(1);
+    expect(forced.stdout).toMatch(/^DENY {2}git push --force\n {2}rule: {3}git-push /);
+    expect((await airlock(['policy', 'check', '--policy', file, '--', 'git push origin'])).code).toBe(1);
+  });
+});
+
 describe('airlock run', () => {
   it('runs a command in the workspace and returns its status', async () => {
     const r = await airlock(['run', '--', 'cat', 'hello.txt']);

@@ -28,8 +28,8 @@ exec:
   default: allow
 network:
   rules:
-    # A wildcard asks; the rule a person grants names the exact host, so it is more specific
-    # and wins (an exact-host ask rule would tie with it, and the strictest of a tie wins).
+    # A wildcard asks; the grant a person confirms names the exact request and lifts this ask
+    # (test/system/approvals-grants.test.ts does the same under an exact-host ask rule).
     - { id: ask-api, host: '*.example.test', ports: [${port}], level: ask }
     # Lets the SSRF guard through to the test upstream on 127.0.0.1; judges nothing by name.
     - { id: test-upstream, cidr: 127.0.0.1/32, ports: [${port}], level: ask }
@@ -113,11 +113,12 @@ describe('[egress.session-policy-reload] the proxy follows the session policy', 
     const records = networkRecords('/items');
     expect(records).toHaveLength(2);
     expect(records[0]).toMatchObject({ verdict: 'ask', answer: 'allow', rule: 'ask-api', allowed: true });
-    // Decided by the rule the person confirmed, not by an approval.
+    // Decided by the grant the person confirmed, not by an approval.
     expect(records[1]).toMatchObject({ verdict: 'allow', allowed: true });
     expect(records[1]?.rule).not.toBe('ask-api');
     expect(records[1]?.answer).toBeUndefined();
-    expect(session.policy?.compiled.network.rules.length).toBe(3);
+    expect(records[1]?.rule).toBe(`approval-${rec.id}`);
+    expect(session.policy?.compiled.grants.network.length).toBe(1);
   });
 
   it('a host the policy asks about (answer: deny) is allowed from the next request on once the session gets a policy that allows it', async () => {

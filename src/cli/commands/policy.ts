@@ -127,8 +127,16 @@ extends: ${preset}
 #     - { id: github-api, host: api.github.com, methods: [GET], level: allow }
 `;
 
-/** Adds `airlock policy …` to the program. */
-export function register(program: Command): void {
+/**
+ * Adds `airlock policy …` to the program. Exit statuses go to `setExit` when given (the
+ * `airlock` binary passes it, and returns what it was given), else to `process.exitCode`.
+ */
+export function register(program: Command, setExit?: (code: number) => void): void {
+  const exit =
+    setExit ??
+    ((code: number): void => {
+      process.exitCode = code;
+    });
   const policy = program
     .command('policy')
     .description('check actions against a policy, create one, list presets, print the schema');
@@ -161,9 +169,9 @@ export function register(program: Command): void {
         const d = decide(prepared, p, ctx);
         if (json) printJson({ action, ...d });
         else printHuman(action, d);
-        process.exitCode = d.verdict === 'allow' || d.verdict === 'log' ? EXIT.ok : EXIT.failed;
+        exit(d.verdict === 'allow' || d.verdict === 'log' ? EXIT.ok : EXIT.failed);
       } catch (e) {
-        process.exitCode = reportError(e, json);
+        exit(reportError(e, json));
       }
     });
 
@@ -197,9 +205,9 @@ export function register(program: Command): void {
         writeFileSync(file, text);
         if (json) printJson({ file, preset: o.preset });
         else process.stdout.write(`wrote ${file} (extends ${o.preset})\n`);
-        process.exitCode = EXIT.ok;
+        exit(EXIT.ok);
       } catch (e) {
-        process.exitCode = reportError(e, json);
+        exit(reportError(e, json));
       }
     });
 
@@ -214,9 +222,9 @@ export function register(program: Command): void {
         if (json) printJson({ presets: presets.map(({ name, description }) => ({ name, description })) });
         else
           process.stdout.write(`${presets.map((p) => `${p.name.padEnd(10)} ${p.description}`).join('\n')}\n`);
-        process.exitCode = EXIT.ok;
+        exit(EXIT.ok);
       } catch (e) {
-        process.exitCode = reportError(e, json);
+        exit(reportError(e, json));
       }
     });
 
@@ -226,11 +234,13 @@ export function register(program: Command): void {
     .action(() => {
       try {
         printJson(policyJsonSchema());
-        process.exitCode = EXIT.ok;
+        exit(EXIT.ok);
       } catch (e) {
-        process.exitCode = reportError(
-          e instanceof Error ? e : new AirlockError('E_INTERNAL', String(e), { hint: 'Report this bug.' }),
-          true,
+        exit(
+          reportError(
+            e instanceof Error ? e : new AirlockError('E_INTERNAL', String(e), { hint: 'Report this bug.' }),
+            true,
+          ),
         );
       }
     });

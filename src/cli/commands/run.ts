@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { constants as osConstants } from 'node:os';
 import {
   STAGED_RETENTION_MS,
   createSession,
@@ -9,13 +10,14 @@ import {
   type StagedRunAction,
   type StagedRunOutcome,
 } from '../../session/index.js';
+import { AirlockError } from '../../errors/index.js';
 import { loadPolicy } from '../../policy/index.js';
 import { openApprovalChannels } from '../../server/index.js';
 import type { PromptStats } from '../../approvals/index.js';
 import type { AirlockEvent } from '../../events/index.js';
 import { addSandboxOptions, policyPathFrom, sessionOptionsFrom, type SandboxCliOptions } from '../limits-options.js';
 import { addWebhookOptions, portFrom, webhookFrom, type WebhookCliOptions } from '../approval-options.js';
-import { EXIT, usageError } from '../output.js';
+import { EXIT, reportError, usageError } from '../output.js';
 import { attach, exitStatusOf, terminalSize, wantsTty } from '../terminal.js';
 
 interface RunOptions extends SandboxCliOptions, WebhookCliOptions {
@@ -26,6 +28,9 @@ interface RunOptions extends SandboxCliOptions, WebhookCliOptions {
   discard?: boolean;
   allowProtected?: boolean;
 }
+
+/** The signals `attach` passes on to the command; held until it is attached. */
+const HELD_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'];
 
 const RETENTION_DAYS = Math.round(STAGED_RETENTION_MS / 86_400_000);
 
@@ -153,15 +158,36 @@ export function register(program: Command, setExit: (code: number) => void): voi
       }
       const tty = wantsTty();
       let status: number = EXIT.usage;
+      // The signal passed on to the command: when it cancels a command still waiting for a
+      // person, airlock exits as a shell would for that signal (128 + its number).
+      let lastSignal: number | undefined;
       try {
+        // A signal that arrives before the command is attached (its ask may already be
+        // announced) is held and passed on once it is, instead of killing airlock mid-way.
+        const early: number[] = [];
+        const holdSignal = (sig: NodeJS.Signals): void => { early.push(osConstants.signals[sig]); };
+        for (const sig of HELD_SIGNALS) process.on(sig, holdSignal);
         const term = process.env['TERM'];
         const proc = session.spawn(command, tty ? { tty: { ...terminalSize(), ...(term === undefined ? {} : { term }) } } : {});
         proc.stdout.pipe(process.stdout, { end: false });
         proc.stderr.pipe(process.stderr, { end: false });
         const detach = attach(
-          { write: (d) => { proc.write(d); }, end: () => { proc.end(); }, signal: (s) => { proc.kill(s); }, resize: (c, r) => { proc.resize(c, r); } },
+          {
+            write: (d) => { proc.write(d); },
+            end: () => { proc.end(); },
+            signal: (s) => {
+              lastSignal = s;
+              proc.kill(s);
+            },
+            resize: (c, r) => { proc.resize(c, r); },
+          },
           tty,
         );
+        for (const sig of HELD_SIGNALS) process.off(sig, holdSignal);
+        for (const sig of early) {
+          lastSignal = sig;
+          proc.kill(sig);
+        }
         const ended = session.ended.then((reason) => {
           throw reason;
         });
@@ -169,16 +195,26 @@ export function register(program: Command, setExit: (code: number) => void): voi
         let result;
         try {
           result = await Promise.race([proc.wait(), ended]);
+        } catch (err) {
+          if (!(err instanceof AirlockError && err.code === 'E_EXEC_CANCELLED' && lastSignal !== undefined)) throw err;
+          result = null;
+          reportError(err, false);
+          status = 128 + lastSignal;
+          setExit(status);
         } finally {
           detach();
         }
-        if (result.startError !== undefined) {
+        if (result === null) {
+          // cancelled while it waited for approval: reported above, it never ran
+        } else if (result.startError !== undefined) {
           process.stderr.write(`airlock: E_EXEC_FAILED: ${command[0] ?? ''}: ${result.startError.message}\nhint: Check the command name; the sandbox's PATH is /usr/local/bin:/usr/bin:/bin.\n`);
         } else if (result.timedOut) {
           process.stderr.write(`airlock: E_EXEC_TIMEOUT: the command ran past its time limit and was killed\n`);
         }
-        status = exitStatusOf(result);
-        setExit(status);
+        if (result !== null) {
+          status = exitStatusOf(result);
+          setExit(status);
+        }
       } finally {
         stopAnnouncing();
         stopNotices();

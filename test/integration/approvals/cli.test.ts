@@ -110,7 +110,10 @@ describe('airlock approvals / approve / deny', () => {
     const ok = await airlock(['approve', id, '--scope', 'rule', '--rule-sha256', p.sha256]);
     expect(ok.code).toBe(0);
     expect(await decision).toMatchObject({ approved: true, scope: 'rule', ruleText: p.text });
-    expect(readFileSync(policyFile, 'utf8')).toBe(`version: 1\n${p.text}`);
+    // the grant as confirmed, with who and when next to it
+    const written = readFileSync(policyFile, 'utf8');
+    expect(written).toMatch(/\n {4}by: \S+\n {4}at: \d{4}-\d\d-\d\dT[\d:.]+Z\n/);
+    expect(written.replace(/ {4}by: .*\n {4}at: .*\n/, '')).toBe(`version: 1\n${p.text}`);
   });
 
   it('serve prints where the page is and answers until SIGTERM', async () => {

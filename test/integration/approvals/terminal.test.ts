@@ -127,7 +127,7 @@ describe('the approvals screen', () => {
       const b = queue.submit(argvAsk('s1', ['rm', '-rf', 'dist'], { policyFile }));
       screen.refresh();
       screen.key('r');
-      expect(screen.status).toBe('no rule: rm -rf dist is destructive, and a rule for "rm" would be a wildcard over its arguments ("-rf" "dist"); approve once or for this session');
+      expect(screen.status).toBe('no rule: rm -rf dist is destructive, and a grant for "rm" would be a wildcard over its arguments ("-rf" "dist"); approve once or for this session');
       queue.endSession('s1');
       await b.decision;
     } finally {

@@ -152,6 +152,38 @@ describe('the webhook channel', () => {
     }
   });
 
+  it('[approvals.webhook-redacted] redacts secrets in the argv, URLs and diff of an ask before it leaves, as the audit log does', async () => {
+    const token = `ghp_${'a1B2'.repeat(9)}`;
+    const awsKey = 'AKIAABCDEFGHIJKLMNOP';
+    const hook = attachWebhook(queue, { url: receiverUrl, secret: SECRET, sessionId: 's-redact', redact: (t) => t.replaceAll('project-x-internal', '[REDACTED:secret]') });
+    try {
+      const exec = queue.submit(argvAsk('s-redact', ['curl', '-H', `Authorization: Bearer ${token}`, 'https://bob:hunter2hunter2@example.com/project-x-internal', SECRET]));
+      const write = queue.submit({
+        sessionId: 's-redact',
+        action: { kind: 'file.write', path: '/workspace/.env', contentSha256: 'b'.repeat(64) },
+        decision: { verdict: 'ask', ruleId: 'files.otherwise.write', reason: 'not listed', parts: [{ kind: 'file.write', verdict: 'ask', ruleId: 'files.otherwise.write', reason: 'not listed', subject: '/workspace/.env' }] },
+        diff: `--- a/.env\n+++ b/.env\n@@ -0,0 +1 @@\n+AWS_ACCESS_KEY_ID=${awsKey}\n`,
+      });
+      for (let i = 0; i < 200 && received.filter((r) => r.payload.approval.sessionId === 's-redact').length < 2; i++) await delay(20);
+      await hook.idle();
+      const mine = received.filter((r) => r.payload.approval.sessionId === 's-redact');
+      expect(mine).toHaveLength(2);
+      const bodies = mine.map((r) => JSON.stringify(r.payload)).join('\n');
+      for (const secret of [token, awsKey, 'hunter2hunter2', SECRET, 'project-x-internal']) expect(bodies).not.toContain(secret);
+      expect(bodies).toContain('[REDACTED:github-token]');
+      expect(bodies).toContain('[REDACTED:url-password]');
+      expect(bodies).toContain('[REDACTED:aws-access-key-id]');
+      expect(bodies).toContain('[REDACTED:secret]');
+      expect(mine.every((r) => r.verified)).toBe(true);
+      // the digest still names the real action: approving through the API works unchanged
+      expect(mine.find((r) => r.payload.approval.id === exec.id)?.payload.decide.approve.digest).toBe(queue.get(exec.id)?.digest);
+      queue.endSession('s-redact');
+      await Promise.allSettled([exec.decision, write.decision]);
+    } finally {
+      hook.close();
+    }
+  });
+
   it('signatures: a changed body, another secret or an old timestamp do not verify', () => {
     const now = 1_700_000_000_000;
     const ts = String(now / 1000);

@@ -23,19 +23,27 @@ function propose(argv: readonly string[] | string, ps: AskPart[], extra: { cwd?:
   return proposeRule({ id: 'ap_test', action, parts: ps, resolved: null, policyFile: '/workspace/airlock.yaml' });
 }
 
-interface ExecRule {
+interface ExecGrant {
   command: string;
   subcommand?: string;
   maxArgs: number;
   allowFlags: string[];
-  cwd?: string[];
-  level: string;
-  forbidLevel: string;
+  cwd?: string;
 }
 
-function execRules(p: RuleProposal): ExecRule[] {
+interface Grant {
+  id: string;
+  approval: string;
+  exec?: ExecGrant;
+}
+
+function grants(p: RuleProposal): Grant[] {
   if (!p.ok) return [];
-  return (parse(p.text) as { exec: { rules: ExecRule[] } }).exec.rules;
+  return (parse(p.text) as { grants: Grant[] }).grants;
+}
+
+function execRules(p: RuleProposal): ExecGrant[] {
+  return grants(p).flatMap((g) => (g.exec === undefined ? [] : [g.exec]));
 }
 
 describe('parts as argv', () => {
@@ -61,19 +69,19 @@ describe('parts as argv', () => {
 describe('rule proposals', () => {
   it('approving `git status && rm -rf build` never yields a rule for rm', () => {
     const both = propose('git status && rm -rf build', parts(['git', 'status'], ['rm', '-rf', 'build']));
-    expect(both).toEqual({ ok: false, reason: `rm -rf build is destructive, and a rule for "rm" would be a wildcard over its arguments ("-rf" "build"); approve once or for this session` });
+    expect(both).toEqual({ ok: false, reason: `rm -rf build is destructive, and a grant for "rm" would be a wildcard over its arguments ("-rf" "build"); approve once or for this session` });
     // only rm asked: the same
     const rmOnly = propose('git status && rm -rf build', parts({ argv: ['git', 'status'], verdict: 'allow' }, ['rm', '-rf', 'build']));
     expect(rmOnly.ok).toBe(false);
     // only git asked: the rule names git status exactly, nothing about rm
     const gitOnly = propose('git status && rm -rf build', parts(['git', 'status'], { argv: ['rm', '-rf', 'build'], verdict: 'allow' }));
-    expect(execRules(gitOnly)).toEqual([{ id: 'approval-ap_test', command: 'git', subcommand: 'status', level: 'allow', allowFlags: [], forbidLevel: 'ask', maxArgs: 1, cwd: ['/workspace'] }]);
+    expect(grants(gitOnly)).toEqual([{ id: 'approval-ap_test', approval: 'ap_test', exec: { command: 'git', subcommand: 'status', allowFlags: [], maxArgs: 1, cwd: '/workspace' } }]);
   });
 
   it('gives an exact rule for a command with nothing after its subcommand', () => {
     const p = propose(['npm', 'run', 'build'], parts(['npm', 'run', 'build']));
     expect(p.ok && p.text).toBe(
-      'exec:\n  rules:\n    - id: approval-ap_test\n      command: npm\n      subcommand: run build\n      level: allow\n      allowFlags: []\n      forbidLevel: ask\n      maxArgs: 2\n      cwd:\n        - /workspace\n',
+      'grants:\n  - id: approval-ap_test\n    approval: ap_test\n    exec:\n      command: npm\n      subcommand: run build\n      allowFlags: []\n      maxArgs: 2\n      cwd: /workspace\n',
     );
     expect(p.ok && p.notes[0]).toBe('covers exactly "npm run build"; anything more is asked again');
   });
@@ -86,7 +94,7 @@ describe('rule proposals', () => {
 
   it('lets only the arguments of read-only tools vary, with the flags that were shown', () => {
     const p = propose(['grep', '-rn', '--color=never', 'TODO', 'src'], parts(['grep', '-rn', '--color=never', 'TODO', 'src']));
-    expect(execRules(p)).toEqual([{ id: 'approval-ap_test', command: 'grep', level: 'allow', allowFlags: ['--color', '-n', '-r'], forbidLevel: 'ask', maxArgs: 4, cwd: ['/workspace'] }]);
+    expect(execRules(p)).toEqual([{ command: 'grep', allowFlags: ['--color', '-n', '-r'], maxArgs: 4, cwd: '/workspace' }]);
   });
 
   it('covers each part of a compound command, and merges two parts of one command', () => {
@@ -95,7 +103,7 @@ describe('rule proposals', () => {
       ['cat', undefined, 3, ['-n']],
       ['npm', 'test', 1, []],
     ]);
-    expect(p.ok && execRules(p).map((r) => (r as unknown as { id: string }).id)).toEqual(['approval-ap_test-1', 'approval-ap_test-2']);
+    expect(grants(p).map((g) => g.id)).toEqual(['approval-ap_test-1', 'approval-ap_test-2']);
   });
 
   it('refuses what a rule cannot pin: environment, globs, dynamic values, relative programs, non-command parts', () => {
@@ -112,7 +120,7 @@ describe('rule proposals', () => {
     const p = (path: string, resolved: Parameters<typeof proposeRule>[0]['resolved']): RuleProposal =>
       proposeRule({ id: 'ap_f', action: canonicalAction({ kind: 'file.write', path, contentSha256: 'a'.repeat(64) }), parts: [], resolved, policyFile: '/p.yaml' });
     const ok = p('/workspace/src/a[1].ts', { realPath: '/workspace/src/a[1].ts', type: 'file', nlink: 1 });
-    expect(ok.ok && parse(ok.text)).toEqual({ files: { write: ['/workspace/src/a\\[1\\].ts'] } });
+    expect(ok.ok && parse(ok.text)).toEqual({ grants: [{ id: 'approval-ap_f', approval: 'ap_f', file: { path: '/workspace/src/a[1].ts', access: 'write' } }] });
     expect(p('/workspace/src', { realPath: '/workspace/src', type: 'dir', nlink: 2 }).ok).toBe(false);
     expect(p('/workspace/l', { realPath: '/etc/passwd', type: 'file', nlink: 1 }).ok).toBe(false);
     expect(p('/workspace/h', { realPath: '/workspace/h', type: 'file', nlink: 2 }).ok).toBe(false);
@@ -123,11 +131,34 @@ describe('rule proposals', () => {
     const p = (a: { host: string; method?: string; path?: string }): RuleProposal =>
       proposeRule({ id: 'ap_n', action: canonicalAction({ kind: 'network', port: 443, scheme: 'https', ...a }), parts: [], resolved: null, policyFile: '/p.yaml' });
     const ok = p({ host: 'API.example.com', method: 'post', path: '/v1/items' });
-    expect(ok.ok && parse(ok.text)).toEqual({ network: { rules: [{ id: 'approval-ap_n', host: 'api.example.com', ports: [443], methods: ['POST'], paths: ['/v1/items'], schemes: ['https'], level: 'allow' }] } });
+    expect(ok.ok && parse(ok.text)).toEqual({ grants: [{ id: 'approval-ap_n', approval: 'ap_n', network: { host: 'api.example.com', port: 443, method: 'POST', path: '/v1/items', scheme: 'https' } }] });
     expect(p({ host: 'example.com', method: 'GET', path: '/a?token=1' }).ok).toBe(false);
     expect(p({ host: 'example.com', method: 'DELETE', path: '/a' }).ok).toBe(false);
     expect(p({ host: 'example.com', method: 'GET', path: '/a/%2e%2e/b' }).ok).toBe(false);
     expect(p({ host: '*.example.com', method: 'GET', path: '/' }).ok).toBe(false);
+  });
+
+  it('refuses a grant for what a rule denies (request_access asks about denied actions), not for a default deny', () => {
+    const denied = (ruleId: string): AskPart => ({ kind: 'exec', verdict: 'ask', ruleId, reason: 'policy says deny: no rule names arch', subject: 'arch', argv: ['arch'], destructive: false });
+    expect(propose(['arch'], [denied('exec.default')]).ok).toBe(true);
+    expect(propose(['arch'], [denied('arch-deny')])).toMatchObject({ ok: false, reason: 'the policy denies "arch" by arch-deny (no rule names arch); a grant never lifts a deny that a rule states: change the policy by hand if you mean it' });
+  });
+
+  it('refuses a grant for a part a forbidden flag asked about, or a protected path (they are asked every time)', () => {
+    const forbidden: AskPart = { kind: 'exec', verdict: 'ask', ruleId: 'rg-pre', reason: 'rule rg-pre forbids --pre for rg', subject: 'rg --pre ./x TODO', argv: ['rg', '--pre', './x', 'TODO'], destructive: false };
+    expect(propose(['rg', '--pre', './x', 'TODO'], [forbidden])).toMatchObject({ ok: false, reason: expect.stringContaining('a forbidden flag is asked about every time') });
+    const write = (ruleId: string): RuleProposal =>
+      proposeRule({
+        id: 'ap_p',
+        action: canonicalAction({ kind: 'file.write', path: '/workspace/.git/hooks/pre-commit', contentSha256: 'a'.repeat(64) }),
+        parts: [{ kind: 'file.write', verdict: 'ask', ruleId, reason: 'protected', subject: '/workspace/.git/hooks/pre-commit', argv: null, destructive: false }],
+        resolved: null,
+        policyFile: '/p.yaml',
+      });
+    expect(write('files.protected(builtin:.git/hooks/**)')).toMatchObject({ ok: false, reason: expect.stringContaining('is protected') });
+    expect(write('default:files.protected[0]')).toMatchObject({ ok: false, reason: expect.stringContaining('is protected') });
+    expect(write('files.hardlink')).toMatchObject({ ok: false, reason: expect.stringContaining('another reason') });
+    expect(write('files.otherwise.write').ok).toBe(true);
   });
 
   const word = fc.constantFrom('rm', 'git', 'status', 'log', 'npm', 'test', 'run', 'build', 'ls', 'cat', 'grep', 'cargo', '-rf', '-n', '--force', '--short', 'src', 'a.txt', '/', '*', 'x y', "it's", '-');
@@ -152,9 +183,7 @@ describe('rule proposals', () => {
         if (!p.ok) return;
         const asking = ps.filter((x) => x.verdict === 'ask');
         for (const r of execRules(p)) {
-          expect(r.level).toBe('allow');
-          expect(r.forbidLevel).toBe('ask');
-          expect(r.cwd).toEqual(['/workspace']);
+          expect(r.cwd).toBe('/workspace');
           const prefix = [r.command, ...(r.subcommand === undefined ? [] : r.subcommand.split(' '))];
           // every rule stands for asking parts that start with exactly its command and subcommand…
           const mine = asking.filter((x) => x.argv !== null && JSON.stringify(rulePrefix(x.argv)) === JSON.stringify(prefix));

@@ -7,7 +7,7 @@ import { AirlockError } from '../../../src/errors/index.js';
 
 let dir: string;
 let file: string;
-const RULE = 'exec:\n  rules:\n    - id: approval-ap_1\n      command: npm\n      subcommand: test\n      level: allow\n      allowFlags: []\n      forbidLevel: ask\n      maxArgs: 1\n';
+const RULE = 'grants:\n  - id: approval-ap_1\n    approval: ap_1\n    exec:\n      command: npm\n      subcommand: test\n      allowFlags: []\n      maxArgs: 1\n';
 
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'airlock-policyfile-'));
@@ -30,17 +30,8 @@ describe('writing a confirmed rule', () => {
     writeFileSync(file, '# my policy\nversion: 1\nextends: default\nexec:\n  rules:\n    # keep this\n    - { id: mine, command: make, level: log }\n', { mode: 0o640 });
     const after = writeRuleToPolicy(file, RULE, RULE);
     expect(readFileSync(file, 'utf8')).toBe(after);
-    expect(after).toContain('# my policy');
-    expect(after).toContain('# keep this');
-    expect(after).toContain('- { id: mine, command: make, level: log }');
-    expect(after).toMatch(/- id: approval-ap_1\n\s+command: npm\n\s+subcommand: test/);
+    expect(after).toBe(`# my policy\nversion: 1\nextends: default\nexec:\n  rules:\n    # keep this\n    - { id: mine, command: make, level: log }\n${RULE}`);
     expect(statSync(file).mode & 0o777).toBe(0o640);
-  });
-
-  it('creates the lists it needs', () => {
-    writeFileSync(file, 'version: 1\n');
-    writeRuleToPolicy(file, 'files:\n  write:\n    - /workspace/a.txt\n', 'files:\n  write:\n    - /workspace/a.txt\n');
-    expect(readFileSync(file, 'utf8')).toBe('version: 1\nfiles:\n  write:\n    - /workspace/a.txt\n');
   });
 
   it('writes nothing unless the confirmed text is exactly the proposal', () => {
@@ -51,15 +42,13 @@ describe('writing a confirmed rule', () => {
     expect(readFileSync(file, 'utf8')).toBe('version: 1\n');
   });
 
-  it('refuses a rule the policy loader would reject as a conflict', () => {
-    writeFileSync(file, 'exec:\n  rules:\n    - { command: [npm, pnpm], subcommand: [test, run], level: ask }\n');
-    expect(err(() => writeRuleToPolicy(file, RULE, RULE)).message).toBe(`${file} already has a rule for "npm test" (exec.rules[0]); a second one would conflict`);
-    writeFileSync(file, 'files:\n  deny: [/workspace/a.txt]\n');
+  it('refuses policy rules (text proposed before grants existed): they would compete with the rule that asked', () => {
+    writeFileSync(file, 'version: 1\nextends: default\n');
+    const old = 'exec:\n  rules:\n    - id: approval-ap_0\n      command: git\n      subcommand: push\n      level: allow\n      allowFlags: []\n      forbidLevel: ask\n      maxArgs: 1\n';
+    expect(err(() => writeRuleToPolicy(file, old, old)).message).toBe('the confirmed text holds exec, not grants: it was proposed by an older airlock, which wrote policy rules');
     const f = 'files:\n  write:\n    - /workspace/a.txt\n';
-    expect(err(() => writeRuleToPolicy(file, f, f)).message).toBe(`${file} denies /workspace/a.txt (files.deny)`);
-    writeFileSync(file, 'network:\n  rules:\n    - { host: example.com, ports: [443], level: ask }\n');
-    const n = 'network:\n  rules:\n    - host: example.com\n      ports: [443]\n      level: allow\n';
-    expect(err(() => writeRuleToPolicy(file, n, n)).message).toContain('already has network.rules[0] matching exactly the same requests');
+    expect(err(() => writeRuleToPolicy(file, f, f)).code).toBe('E_APPROVAL_RULE');
+    expect(readFileSync(file, 'utf8')).toBe('version: 1\nextends: default\n');
   });
 
   it('refuses a missing file, a symbolic link, and YAML that does not parse', () => {
@@ -87,5 +76,35 @@ describe('writing a confirmed rule', () => {
     expect(err(() => { w.commit(); }).message).toBe(`${file} changed while the rule was being confirmed`);
     expect(readFileSync(file, 'utf8')).toBe('version: 1\n# edited meanwhile\n');
     chmodSync(file, 0o600);
+  });
+});
+
+describe('writing a confirmed grant', () => {
+  const GRANT = 'grants:\n  - id: approval-ap_2\n    approval: ap_2\n    exec:\n      command: npm\n      subcommand: test\n      allowFlags: []\n      maxArgs: 1\n      cwd: /workspace\n';
+
+  it('appends it to grants with who and when, next to a rule for the same command', () => {
+    writeFileSync(file, 'version: 1\nexec:\n  rules:\n    - { id: npm-test, command: npm, subcommand: test, level: ask }\n');
+    const after = writeRuleToPolicy(file, GRANT, GRANT, { stamp: { by: 'token:alice', at: '2026-12-05T13:00:00.000Z' } });
+    expect(after).toBe(
+      'version: 1\nexec:\n  rules:\n    - { id: npm-test, command: npm, subcommand: test, level: ask }\ngrants:\n  - id: approval-ap_2\n    approval: ap_2\n    by: token:alice\n    at: 2026-12-05T13:00:00.000Z\n    exec:\n      command: npm\n      subcommand: test\n      allowFlags: []\n      maxArgs: 1\n      cwd: /workspace\n',
+    );
+  });
+
+  it('keeps the file byte for byte and appends after the last grant, or goes through the document for a flow list', () => {
+    const mine = '# mine\nversion: 1\nexec:\n  rules:\n    - { id: git-read, command: git, subcommand: [status, log], level: ask }   # keep\n';
+    writeFileSync(file, mine);
+    const one = writeRuleToPolicy(file, GRANT, GRANT);
+    expect(one.startsWith(mine)).toBe(true);
+    const second = GRANT.replace(/ap_2/g, 'ap_3').replace('test', 'run build').replace('maxArgs: 1', 'maxArgs: 2');
+    const two = writeRuleToPolicy(file, second, second);
+    expect(two).toBe(`${one}${second.slice('grants:\n'.length)}`);
+    writeFileSync(file, 'version: 1\ngrants: []\n');
+    expect(writeRuleToPolicy(file, GRANT, GRANT)).toBe(`version: 1\n${GRANT}`);
+  });
+
+  it('refuses a second grant with the same id', () => {
+    writeFileSync(file, 'version: 1\n');
+    writeRuleToPolicy(file, GRANT, GRANT);
+    expect(err(() => writeRuleToPolicy(file, GRANT, GRANT)).message).toBe(`${file} already has a grant with the id approval-ap_2 (grants[0])`);
   });
 });

@@ -48,7 +48,7 @@ describe('unknown keys [schema.strict-unknown-keys]', () => {
   it('names a misspelt top-level key, its line and a suggestion', () => {
     const e = loadError('version: 1\nunresolveable: ask\n');
     expect(e.message).toBe(
-      'airlock.yaml:2:1: unresolveable: unknown key "unresolveable"; did you mean "unresolvable"? Valid keys here: version, extends, unresolvable, exec, tools, files, network, approvals.',
+      'airlock.yaml:2:1: unresolveable: unknown key "unresolveable"; did you mean "unresolvable"? Valid keys here: version, extends, unresolvable, exec, tools, files, network, approvals, grants.',
     );
   });
   it('names a misspelt key deep in a rule with its full path', () => {

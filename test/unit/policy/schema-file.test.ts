@@ -22,6 +22,7 @@ describe('schema/airlock.schema.json', () => {
       'files',
       'network',
       'approvals',
+      'grants',
     ]);
   });
 });
