@@ -2129,7 +2129,9 @@ function displayArgs(args: readonly Arg[], dynamicTail: boolean): string {
 
 function describeRequest(a: NetworkAction): string {
   const scheme = a.scheme ?? (a.port === 443 ? 'https' : a.port === 80 ? 'http' : 'tcp');
-  return `${a.method ? `${a.method.toUpperCase()} ` : ''}${scheme}://${a.host}:${a.port}${a.path ?? ''}`;
+  // An IPv6 literal in brackets, as in a URL: `[::1]:443`, not `::1:443`.
+  const host = a.host.includes(':') && !a.host.startsWith('[') ? `[${a.host}]` : a.host;
+  return `${a.method ? `${a.method.toUpperCase()} ` : ''}${scheme}://${host}:${a.port}${a.path ?? ''}`;
 }
 
 /**

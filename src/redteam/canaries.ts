@@ -8,7 +8,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, rmdirSync } from 'node:fs';
-import { createServer, type AddressInfo, type Server } from 'node:net';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { homedir, networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 
@@ -127,10 +127,17 @@ export async function plantCanaries(options: { base: string; home?: string; extr
   process.env[envName] = values['env'];
 
   const counts = { tcp: 0, udp: 0, unix: 0, abstract: 0 };
+  // Every connection a canary service accepted, so that removing the canaries never waits on
+  // one that is still open (a client that sent a request and never closed).
+  const conns = new Set<Socket>();
   const serve = (what: 'tcp' | 'unix' | 'abstract'): Server =>
     createServer((sock) => {
       counts[what] += 1;
+      conns.add(sock);
+      sock.once('close', () => conns.delete(sock));
       sock.on('error', () => undefined);
+      // Read (and drop) what the client sends, so that its close is seen and the socket ends.
+      sock.resume();
       sock.end(`canary ${what === 'tcp' ? values['tcp'] : values['unix']}\n`);
     });
   const tcp = serve('tcp');
@@ -193,6 +200,7 @@ export async function plantCanaries(options: { base: string; home?: string; extr
     snapshot: () => new Map(watched.map((p) => [p, hashOf(p)])),
     removeFilesSync,
     async remove() {
+      for (const c of conns) c.destroy();
       await Promise.all([
         new Promise<void>((r) => tcp.close(() => { r(); })),
         new Promise<void>((r) => unix.close(() => { r(); })),

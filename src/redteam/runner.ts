@@ -32,10 +32,20 @@ export interface AttackSuiteOptions {
    * Deliberately weakens the sandbox sessions, for the meta-test that proves the checks
    * detect an escape. Never set it outside tests.
    */
-  weaken?: (c: Canaries) => { extraBinds?: ExtraBind[]; env?: Record<string, string>; workspaceMode?: 'direct' };
+  weaken?: (c: Canaries) => {
+    extraBinds?: ExtraBind[];
+    env?: Record<string, string>;
+    workspaceMode?: 'direct';
+    /** YAML lines appended under `network.rules` of the proxied session's policy. */
+    networkRules?: string;
+    /** Extra hosts the proxied session's credential is bound to. */
+    credentialHosts?: string[];
+  };
 }
 
 const ESCAPE_MARK = 'RT-ESCAPED-';
+/** Where proxied cases' scripts are written in their workspace. */
+const PROXIED_DIR = '.rt';
 
 function clip(s: string, n = 160): string {
   const one = s.replace(/\s+/g, ' ').trim();
@@ -144,7 +154,35 @@ function sandboxEnv(ctx: Ctx, sessionId: string, caseId: string): Record<string,
   };
 }
 
-async function newSession(ctx: Ctx, ws: string, limits?: Readonly<Record<string, string | number>>, policy?: boolean): Promise<Session> {
+/**
+ * The policy of the session that runs `proxied` cases (see {@link SandboxCase.proxied}):
+ * exec and workspace files allowed (the sandbox and the proxy are what is tested), two names
+ * allowed on the canary port, a credential worth stealing bound to one of them.
+ */
+export function proxiedPolicyText(ctx: Pick<Ctx, 'canaries' | 'weaken'>): string {
+  const c = ctx.canaries;
+  const weak = ctx.weaken?.(c);
+  const credHosts = ['rt-bound.test', ...(weak?.credentialHosts ?? [])];
+  return [
+    'version: 1',
+    'unresolvable: deny',
+    'exec:',
+    '  default: allow',
+    'files:',
+    "  read: ['/workspace/**']",
+    "  write: ['/workspace/**']",
+    'network:',
+    '  default: deny',
+    '  rules:',
+    `    - { id: rt-names, host: [localhost, rt-bound.test], ports: [${c.tcpPort}, 80, 443], level: allow }`,
+    ...(weak?.networkRules === undefined ? [] : [weak.networkRules]),
+    '  credentials:',
+    `    - { id: rt-cred, secret: 'env:${c.envName}', hosts: [${credHosts.join(', ')}], inject: { header: Authorization, format: 'Bearer {secret}' }, env: [RT_CRED] }`,
+    '',
+  ].join('\n');
+}
+
+async function newSession(ctx: Ctx, ws: string, limits?: Readonly<Record<string, string | number>>, policy?: boolean | string): Promise<Session> {
   const weak = ctx.weaken?.(ctx.canaries);
   return createSession({
     workspace: ws,
@@ -155,6 +193,7 @@ async function newSession(ctx: Ctx, ws: string, limits?: Readonly<Record<string,
     ...(weak?.env === undefined ? {} : { env: weak.env }),
     ...(weak?.workspaceMode === undefined ? {} : { workspaceMode: weak.workspaceMode }),
     ...(policy === true ? { policy: loadPolicy({ text: presetText('default') }) } : {}),
+    ...(typeof policy === 'string' ? { policy: loadPolicy({ text: policy }) } : {}),
   });
 }
 
@@ -163,12 +202,14 @@ async function runSandboxCase(ctx: Ctx, s: Session, c: SandboxCase): Promise<{ v
   const snap = ctx.canaries.snapshot();
   const script = `RT_MARK="${ESCAPE_MARK}$RT_TOKEN"\n${c.script}`;
   const env = sandboxEnv(ctx, s.id, c.id);
+  // A proxied case's script was written into the workspace before the session started.
+  const argv = c.proxied === true ? ['/bin/sh', `/workspace/${PROXIED_DIR}/${c.id}.sh`] : ['/bin/sh', '-c', script];
   const timeoutMs = c.timeoutMs ?? 20_000;
   let stdout: string;
   let stderr: string;
   let status: string;
   if (c.tty === true) {
-    const p = s.spawn(['/bin/sh', '-c', script], { env, timeoutMs, tty: { cols: 80, rows: 24 } });
+    const p = s.spawn(argv, { env, timeoutMs, tty: { cols: 80, rows: 24 } });
     const chunks: Buffer[] = [];
     p.stdout.on('data', (d: Buffer) => chunks.push(d));
     p.end();
@@ -177,7 +218,7 @@ async function runSandboxCase(ctx: Ctx, s: Session, c: SandboxCase): Promise<{ v
     stderr = '';
     status = r.timedOut ? 'timed out' : `exit ${r.exitCode ?? r.signal ?? '?'}`;
   } else {
-    const r = await s.exec(['/bin/sh', '-c', script], { env, timeoutMs, maxOutputBytes: 4 * 1024 * 1024 });
+    const r = await s.exec(argv, { env, timeoutMs, maxOutputBytes: 4 * 1024 * 1024 });
     stdout = r.stdout;
     stderr = r.stderr;
     status = r.timedOut ? 'timed out' : r.signal !== null && r.signal !== undefined ? `signal ${r.signal}` : `exit ${r.exitCode}`;
@@ -378,6 +419,9 @@ export async function runAttackSuite(options: AttackSuiteOptions = {}): Promise<
   for (const c of cases) {
     if (ids.has(c.id)) throw new AirlockError('E_REDTEAM_CASE', `duplicate red-team case id ${c.id}`, { hint: 'Give every case a unique id.' });
     ids.add(c.id);
+    if (c.kind === 'sandbox' && c.proxied === true && c.isolated !== undefined) {
+      throw new AirlockError('E_REDTEAM_CASE', `red-team case ${c.id} is both isolated and proxied`, { hint: 'A proxied case runs in the shared proxied session; drop one of the two marks.' });
+    }
   }
   const base = mkdtempSync(join(tmpdir(), 'airlock-redteam-'));
   const stateDir = join(base, 'state');
@@ -457,8 +501,9 @@ async function runWithCanaries(
   };
 
   const sandboxCases = cases.filter((c): c is SandboxCase => c.kind === 'sandbox');
-  const shared = sandboxCases.filter((c) => c.isolated === undefined);
+  const shared = sandboxCases.filter((c) => c.isolated === undefined && c.proxied !== true);
   const isolated = sandboxCases.filter((c) => c.isolated !== undefined);
+  const proxied = sandboxCases.filter((c) => c.isolated === undefined && c.proxied === true);
   const policyCases = cases.filter((c): c is PolicyCase => c.kind === 'policy');
   const egressCases = cases.filter((c) => c.kind === 'egress');
   const tamperCases = cases.filter((c): c is AuditTamperCase => c.kind === 'audit-tamper');
@@ -467,11 +512,15 @@ async function runWithCanaries(
   let wsSeq = 0;
 
   type Job = () => Promise<void>;
-  const sandboxJob = (group: readonly SandboxCase[], limits?: Readonly<Record<string, string | number>>): Job => async () => {
+  const sandboxJob = (group: readonly SandboxCase[], limits?: Readonly<Record<string, string | number>>, policy?: string): Job => async () => {
     const ws = makeWorkspace(base, `ws-${++wsSeq}`);
+    if (policy !== undefined) {
+      mkdirSync(join(ws, PROXIED_DIR));
+      for (const c of group) writeFileSync(join(ws, PROXIED_DIR, `${c.id}.sh`), `RT_MARK="${ESCAPE_MARK}$RT_TOKEN"\n${c.script}\n`);
+    }
     let s: Session;
     try {
-      s = await newSession(ctx, ws, limits);
+      s = await newSession(ctx, ws, limits, policy);
     } catch (err) {
       for (const c of group) record(c, 'error', `session did not start: ${errText(err)}`, 0);
       return;
@@ -497,6 +546,7 @@ async function runWithCanaries(
   };
   const jobs: Job[] = [];
   for (let i = 0; i < lanes; i++) jobs.push(sandboxJob(shared.filter((_c, j) => j % lanes === i)));
+  if (proxied.length > 0) jobs.push(sandboxJob(proxied, undefined, proxiedPolicyText(ctx)));
   if (policyCases.length > 0) {
     jobs.push(async () => {
       const ws = makeWorkspace(base, 'ws-policy');

@@ -72,6 +72,14 @@ export interface SandboxCase extends CaseBase {
   readonly tty?: boolean;
   /** Wall-clock limit for the script, ms (default 20 s). */
   readonly timeoutMs?: number;
+  /**
+   * Runs in the session whose egress proxy is up (bridged to 127.0.0.1:3128 inside), with
+   * the runner's network policy: `localhost` and `rt-bound.test` allowed on the canary port,
+   * 80 and 443, a credential whose value is the environment canary bound to `rt-bound.test`
+   * (placeholder in `RT_CRED`), everything else denied. The script runs from a file in the
+   * workspace (`sh /workspace/.rt/ID.sh`), so the policy judges one command, not the script.
+   */
+  readonly proxied?: boolean;
 }
 
 /** An action through the face an agent uses, with the default preset policy loaded. */

@@ -78,6 +78,26 @@ describe('airlock doctor --attack', () => {
     expect(report.results[0]?.evidence).toMatch(/not denied/);
   }, 60_000);
 
+  it('redteam.proxied: with the egress proxy up, loopback behind an allowed name is refused; a policy that allows loopback by CIDR is reported as escaped', async () => {
+    const cases = ALL_CASES.filter((c) => c.kind === 'sandbox' && c.proxied === true);
+    expect(cases.map((c) => c.id)).toEqual(expect.arrayContaining(['net-proxy-allowed-name-loopback', 'net-proxy-ip-literals', 'sec-proxy-credential', 'sec-proxy-ca-key']));
+    const clean = await runAttackSuite({ cases });
+    for (const r of clean.results) expect(r.verdict, `${r.id}: ${r.evidence}`).toBe('contained');
+    const loopbackDenial = clean.results.find((r) => r.id === 'net-proxy-allowed-name-loopback');
+    expect(loopbackDenial?.evidence).toMatch(/Airlock blocked this request/);
+    // Deliberately weakened: a CIDR rule lifts the SSRF guard for loopback, so the proxy
+    // forwards to the host's canary service.
+    const weak = await runAttackSuite({
+      cases: cases.filter((c) => c.id === 'net-proxy-allowed-name-loopback'),
+      weaken: () => ({ networkRules: "    - { id: rt-weak, cidr: [127.0.0.0/8, '::1/128'], level: allow }" }),
+    });
+    expect(weak.results).toHaveLength(1);
+    for (const r of weak.results) {
+      expect(r.verdict, r.id).toBe('escaped');
+      expect(r.evidence).toMatch(/host tcp canary service reached|the attempt worked/);
+    }
+  }, 120_000);
+
   it('redteam.held: build-tool writes to a protected path are held by the staged workspace, and escape in a direct session', async () => {
     const cases = ALL_CASES.filter((c) => ['pol-make', 'pol-write-then-make', 'pol-npm-test-script'].includes(c.id));
     expect(cases).toHaveLength(3);

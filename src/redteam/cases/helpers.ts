@@ -9,7 +9,7 @@ export function sb(
   cls: AttackClass,
   description: string,
   script: string,
-  extra: Partial<Pick<SandboxCase, 'hostMustNotExist' | 'isolated' | 'tty' | 'timeoutMs'>> = {},
+  extra: Partial<Pick<SandboxCase, 'hostMustNotExist' | 'isolated' | 'tty' | 'timeoutMs' | 'proxied'>> = {},
 ): SandboxCase {
   return { kind: 'sandbox', id, class: cls, description, expected: 'blocked', script, ...extra };
 }
@@ -36,7 +36,7 @@ export function pyCase(
   cls: AttackClass,
   description: string,
   body: string,
-  extra: Partial<Pick<SandboxCase, 'hostMustNotExist' | 'isolated' | 'tty' | 'timeoutMs'>> = {},
+  extra: Partial<Pick<SandboxCase, 'hostMustNotExist' | 'isolated' | 'tty' | 'timeoutMs' | 'proxied'>> = {},
 ): SandboxCase {
   return sb(id, cls, description, `python3 - <<'PYEOF'\n${PY}${body}\nPYEOF`, extra);
 }

@@ -7,6 +7,7 @@ import { FILESYSTEM_CASES, SECRETS_CASES } from './filesystem.js';
 import { NETWORK_CASES } from './network.js';
 import { PERSISTENCE_CASES } from './persistence.js';
 import { POLICY_CASES } from './policy.js';
+import { PROXIED_NETWORK_CASES, PROXIED_SECRETS_CASES } from './proxied.js';
 import { PRIVILEGE_CASES, RESOURCE_CASES } from './privilege.js';
 import { SSRF_CASES } from './ssrf.js';
 
@@ -14,7 +15,9 @@ import { SSRF_CASES } from './ssrf.js';
 export const ALL_CASES: readonly AttackCase[] = [
   ...FILESYSTEM_CASES,
   ...SECRETS_CASES,
+  ...PROXIED_SECRETS_CASES,
   ...NETWORK_CASES,
+  ...PROXIED_NETWORK_CASES,
   ...SSRF_CASES,
   ...PRIVILEGE_CASES,
   ...RESOURCE_CASES,

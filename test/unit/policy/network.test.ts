@@ -157,6 +157,15 @@ describe('network rules', () => {
   });
 });
 
+describe('denial reasons name the request as a URL', () => {
+  it('an IPv6 literal is bracketed (the port stays distinguishable)', () => {
+    const d = run({ action: get('2002:7f00:1::', '/x', 8080, 'GET') });
+    expect(d.verdict).not.toBe('allow');
+    expect(d.reason).toContain('https://[2002:7f00:1::]:8080/x');
+    expect(d.reason).not.toContain('2002:7f00:1:::8080');
+  });
+});
+
 describe('over-broad network entries are refused with a reason [network.overbroad-refused]', () => {
   const bad: readonly [string, RegExp][] = [
     ["host: '*'", /allows every host/],
