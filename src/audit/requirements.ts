@@ -30,6 +30,9 @@ export const AUDIT_REQUIREMENTS = {
     'an event that cannot be recorded is reported and every later flush fails; a missing public key fails verification',
   'audit.file-events':
     'every file read and write through the session (SDK readFile/writeFile, MCP read_file, write_file, edit_file) is one file.read or file.write event with path, size and SHA-256, and for a write the previous SHA-256 and lines added and removed',
+  'audit.sandbox-violation':
+    'an exec the seccomp filter kills (SIGSYS) and one killed at its wall-clock limit each emit sandbox.violation with the exec id; an ordinary failure does not',
+  'audit.agent-prompt': 'Session.recordPrompt puts an agent.prompt event in the session log, redacted like every record',
   'audit.session-isolation': "two sessions in one process never see or record each other's events",
   'audit.verify-exit':
     'airlock audit verify exits 0 only when intact, 1 when verification failed, 2 for usage and environment errors',

@@ -33,7 +33,7 @@ import { attachAudit, type AuditAttachment } from '../audit/index.js';
 import { createDecideContext, decide, loadPolicy, type Action, type Decision, type Policy } from '../policy/index.js';
 import type { ApprovalEvent, ApprovalQueue } from '../approvals/index.js';
 import { waitForApproval, type ApprovedRun } from './approval.js';
-import { createEvent, createEventChannel, type EventChannel, type FileWriteData } from '../events/index.js';
+import { createEvent, createEventChannel, type AgentFace, type EventChannel, type FileWriteData } from '../events/index.js';
 import { MIN_SECRET_LENGTH, createRedactor, type Redactor } from '../redact/index.js';
 import {
   PREVIOUS_CONTENT_LIMIT,
@@ -298,6 +298,12 @@ export interface Session {
    * rule). Actions already running are not affected.
    */
   setPolicy(policy: Policy): void;
+  /**
+   * Records a prompt the caller saw going to the agent (the user's task, a system prompt) as
+   * an `agent.prompt` audit event, redacted like every other record. Airlock never sees an
+   * agent's prompts on its own; the face that drives the agent (the SDK's caller) knows them.
+   */
+  recordPrompt(text: string, options?: { role?: string; face?: AgentFace }): void;
 }
 
 function sha256Hex(b: Buffer): string {
@@ -1007,6 +1013,14 @@ export async function createSession(options: SessionOptions): Promise<Session> {
             excerptTruncated: shown.truncated,
           }),
         );
+        // What the sandbox itself stopped, as far as the exit shows it: the seccomp filter
+        // kills a process with SIGSYS, and the wall-clock limit with SIGKILL.
+        if (exit.signal === 'SIGSYS') {
+          events.publish(createEvent('sandbox.violation', id, { kind: 'seccomp', detail: `${request.argv[0] ?? ''} was killed by the sandbox's seccomp filter (a forbidden system call)`, execId }));
+        }
+        if (timedOut) {
+          events.publish(createEvent('sandbox.violation', id, { kind: 'resource-limit', detail: `${request.argv[0] ?? ''} was killed at its wall-clock limit of ${timeoutMs} ms`, execId }));
+        }
         return { ...exit, durationMs, timedOut, ...(decision === undefined ? {} : { decision }) };
       },
       (err: unknown) => {
@@ -1076,6 +1090,12 @@ export async function createSession(options: SessionOptions): Promise<Session> {
     },
     setPolicy: (p) => {
       usePolicy(p);
+    },
+    recordPrompt(text, opts) {
+      if (typeof text !== 'string') {
+        throw new AirlockError('E_USAGE', 'recordPrompt: the prompt must be a string', { hint: 'Pass the prompt text as it went to the agent.' });
+      }
+      events.publish(createEvent('agent.prompt', id, { face: opts?.face ?? 'sdk', text, ...(opts?.role === undefined ? {} : { role: opts.role }) }));
     },
     destroy,
     protectedChanges: currentProtectedChanges,
