@@ -17,6 +17,11 @@ export interface ApprovalWebhookConfig {
   readonly url: string;
   /** At least 16 bytes; never put on a command line or in a record. */
   readonly secret: string;
+  /**
+   * Applied to the agent's texts in each payload before the built-in redaction (the
+   * session's known secret values, e.g. `session.redactor.redact`).
+   */
+  readonly redact?: (text: string) => string;
 }
 
 /** Options for {@link openApprovalChannels}. */
@@ -100,6 +105,7 @@ export async function openApprovalChannels(options: ApprovalChannelsOptions): Pr
       webhook = attachWebhook(queue, {
         url: options.webhook.url,
         secret: options.webhook.secret,
+        ...(options.webhook.redact === undefined ? {} : { redact: options.webhook.redact }),
         ...(options.sessionId === undefined ? {} : { sessionId: options.sessionId }),
         ...(server === undefined ? {} : { apiBaseUrl: server.url }),
         ...(onFailure === undefined ? {} : { onDelivery: (d: WebhookDelivery) => { if (!d.ok) onFailure(d); } }),

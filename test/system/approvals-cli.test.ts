@@ -272,6 +272,41 @@ describe('airlock run with an asking policy', () => {
     }
   });
 
+  it('approvals.webhook-redacted: a credential value of the session in an asked command is redacted in the webhook payload', async () => {
+    const cred = 'zq8-session-credential-value-4471';
+    const credPolicy = join(tempDir('appr-pol'), 'cred.yaml');
+    writeFileSync(
+      credPolicy,
+      `version: 1\napprovals: { timeout: 120 }\n${RULES}\nnetwork:\n  default: deny\n  credentials:\n    - { id: svc, secret: 'env:APPR_CRED', hosts: [api.example.test], inject: { header: Authorization }, env: [SVC_TOKEN] }\n`,
+    );
+    const received: string[] = [];
+    let gotOne!: () => void;
+    const delivered = new Promise<void>((r) => (gotOne = r));
+    const receiver: Server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        received.push(body);
+        res.end('ok');
+        gotOne();
+      });
+    });
+    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+    try {
+      const hook = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+      const run = start(['run', '-p', credPolicy, '--webhook', hook, '--webhook-secret-env', 'HOOK_SECRET', '--', 'echo', cred], { HOOK_SECRET: 'a-webhook-secret-of-32-bytes-xyz', APPR_CRED: cred });
+      const id = (await run.stderrMatch(ANNOUNCED))[1] ?? '';
+      await delivered;
+      expect(received[0]).toBeDefined();
+      expect(received[0]).not.toContain(cred);
+      expect((JSON.parse(received[0] ?? '{}') as WebhookPayload).approval.subject).toMatch(/^echo \S*REDACTED/);
+      expect((await airlock(['deny', id])).code).toBe(0);
+      await run.done;
+    } finally {
+      await new Promise<void>((r) => receiver.close(() => { r(); }));
+    }
+  });
+
   it('approvals.cancel-while-waiting: SIGINT to `airlock run` while its command waits for a person exits 130, and nothing runs', async () => {
     const run = start(['run', '-p', askPolicy, '--', 'echo', 'never-started']);
     const id = (await run.stderrMatch(ANNOUNCED))[1] ?? '';

@@ -7,6 +7,7 @@ import {
   describeChanges,
   finishStagedRun,
   type Session,
+  type SessionRedactor,
   type StagedRunAction,
   type StagedRunOutcome,
 } from '../../session/index.js';
@@ -127,11 +128,14 @@ export function register(program: Command, setExit: (code: number) => void): voi
       const id = newSessionId();
       // An `ask` waits on the state directory's queue: `airlock approve ID` from another
       // terminal, the page when started, or the webhook answers it.
+      let sessionRedactor: SessionRedactor | undefined;
       const channels = await openApprovalChannels({
         stateDir: sessionOptions.stateDir,
         sessionId: id,
         http: opts.approvalServer === true || port !== undefined ? { ...(port === undefined ? {} : { port }) } : false,
-        ...(webhook === undefined ? {} : { webhook }),
+        // The session's known secret values (its credentials) are redacted from webhook
+        // payloads too; the session exists before any ask can be posted.
+        ...(webhook === undefined ? {} : { webhook: { ...webhook, redact: (t: string) => (sessionRedactor === undefined ? t : sessionRedactor.redact(t)) } }),
         onWebhookFailure: (d) => {
           process.stderr.write(`airlock: webhook delivery of approval ${d.approvalId} failed after ${d.attempts} attempts: ${d.error ?? ''}\n`);
         },
@@ -140,6 +144,7 @@ export function register(program: Command, setExit: (code: number) => void): voi
       try {
         if (channels.server !== undefined) process.stderr.write(`airlock: approvals at ${channels.server.pageUrl}\n`);
         session = await createSession({ ...(policy === undefined ? {} : { policy }), ...sessionOptions, id, approvals: channels.queue });
+        sessionRedactor = session.redactor;
       } catch (err) {
         await channels.close();
         throw err;
