@@ -130,6 +130,29 @@ afterAll(async () => {
   cleanupTemp();
 });
 
+/** A local webhook receiver: every POST body it got, and a promise for the first. */
+async function startReceiver(): Promise<{ received: { body: string; headers: Record<string, string | string[] | undefined> }[]; delivered: Promise<void>; url: string; close: () => Promise<void> }> {
+  const received: { body: string; headers: Record<string, string | string[] | undefined> }[] = [];
+  let gotOne!: () => void;
+  const delivered = new Promise<void>((r) => (gotOne = r));
+  const receiver: Server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      received.push({ body, headers: req.headers });
+      res.end('ok');
+      gotOne();
+    });
+  });
+  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+  return {
+    received,
+    delivered,
+    url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`,
+    close: () => new Promise<void>((r) => receiver.close(() => { r(); })),
+  };
+}
+
 describe('airlock run with an asking policy', () => {
   it('approvals.run-attached: announces the ask on stderr and runs the command once `airlock approve ID` answers', async () => {
     const run = start(['run', '-p', askPolicy, '--', 'echo', 'hello-approved']);
@@ -227,21 +250,8 @@ describe('airlock run with an asking policy', () => {
     expect(tok.code).toBe(0);
     const botToken = tok.stdout.trim();
     const secret = 'a-webhook-secret-of-32-bytes-xyz';
-    const received: { body: string; headers: Record<string, string | string[] | undefined> }[] = [];
-    let gotOne!: () => void;
-    const delivered = new Promise<void>((r) => (gotOne = r));
-    const receiver: Server = createServer((req, res) => {
-      let body = '';
-      req.on('data', (c: Buffer) => (body += c.toString()));
-      req.on('end', () => {
-        received.push({ body, headers: req.headers });
-        res.end('ok');
-        gotOne();
-      });
-    });
-    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+    const { received, delivered, url: hook, close } = await startReceiver();
     try {
-      const hook = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
       const run = start(['run', '-p', askPolicy, '--approval-server', '--webhook', hook, '--webhook-secret-env', 'HOOK_SECRET', '--', 'echo', 'via-http'], { HOOK_SECRET: secret });
       const page = await run.stderrMatch(/airlock: approvals at (http:\/\/127\.0\.0\.1:\d+)\/#token=([A-Za-z0-9_-]+)\n/);
       const announced = await run.stderrMatch(ANNOUNCED);
@@ -268,7 +278,7 @@ describe('airlock run with an asking policy', () => {
       expect(trail[0]?.data['channels']).toEqual(expect.arrayContaining(['http', 'terminal', 'web', 'webhook']));
       expect(trail[1]?.data).toMatchObject({ by: 'token:chat-bot', channel: 'http', scope: 'once' });
     } finally {
-      await new Promise<void>((r) => receiver.close(() => { r(); }));
+      await close();
     }
   });
 
@@ -279,31 +289,19 @@ describe('airlock run with an asking policy', () => {
       credPolicy,
       `version: 1\napprovals: { timeout: 120 }\n${RULES}\nnetwork:\n  default: deny\n  credentials:\n    - { id: svc, secret: 'env:APPR_CRED', hosts: [api.example.test], inject: { header: Authorization }, env: [SVC_TOKEN] }\n`,
     );
-    const received: string[] = [];
-    let gotOne!: () => void;
-    const delivered = new Promise<void>((r) => (gotOne = r));
-    const receiver: Server = createServer((req, res) => {
-      let body = '';
-      req.on('data', (c: Buffer) => (body += c.toString()));
-      req.on('end', () => {
-        received.push(body);
-        res.end('ok');
-        gotOne();
-      });
-    });
-    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+    const { received, delivered, url: hook, close } = await startReceiver();
     try {
-      const hook = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
       const run = start(['run', '-p', credPolicy, '--webhook', hook, '--webhook-secret-env', 'HOOK_SECRET', '--', 'echo', cred], { HOOK_SECRET: 'a-webhook-secret-of-32-bytes-xyz', APPR_CRED: cred });
       const id = (await run.stderrMatch(ANNOUNCED))[1] ?? '';
       await delivered;
-      expect(received[0]).toBeDefined();
-      expect(received[0]).not.toContain(cred);
-      expect((JSON.parse(received[0] ?? '{}') as WebhookPayload).approval.subject).toMatch(/^echo \S*REDACTED/);
+      const body = received[0]?.body;
+      expect(body).toBeDefined();
+      expect(body).not.toContain(cred);
+      expect((JSON.parse(body ?? '{}') as WebhookPayload).approval.subject).toMatch(/^echo \S*REDACTED/);
       expect((await airlock(['deny', id])).code).toBe(0);
       await run.done;
     } finally {
-      await new Promise<void>((r) => receiver.close(() => { r(); }));
+      await close();
     }
   });
 
