@@ -44,6 +44,11 @@ export interface AttackSuiteOptions {
 }
 
 const ESCAPE_MARK = 'RT-ESCAPED-';
+/** A case's script as it runs: the escape marker set first (never exported). */
+function scriptOf(c: SandboxCase): string {
+  return `RT_MARK="${ESCAPE_MARK}$RT_TOKEN"\n${c.script}`;
+}
+
 /** Where proxied cases' scripts are written in their workspace. */
 const PROXIED_DIR = '.rt';
 
@@ -200,10 +205,9 @@ async function newSession(ctx: Ctx, ws: string, limits?: Readonly<Record<string,
 async function runSandboxCase(ctx: Ctx, s: Session, c: SandboxCase): Promise<{ verdict: Verdict; evidence: string }> {
   const hitsBefore = ctx.canaries.hits();
   const snap = ctx.canaries.snapshot();
-  const script = `RT_MARK="${ESCAPE_MARK}$RT_TOKEN"\n${c.script}`;
   const env = sandboxEnv(ctx, s.id, c.id);
   // A proxied case's script was written into the workspace before the session started.
-  const argv = c.proxied === true ? ['/bin/sh', `/workspace/${PROXIED_DIR}/${c.id}.sh`] : ['/bin/sh', '-c', script];
+  const argv = c.proxied === true ? ['/bin/sh', `/workspace/${PROXIED_DIR}/${c.id}.sh`] : ['/bin/sh', '-c', scriptOf(c)];
   const timeoutMs = c.timeoutMs ?? 20_000;
   let stdout: string;
   let stderr: string;
@@ -516,7 +520,7 @@ async function runWithCanaries(
     const ws = makeWorkspace(base, `ws-${++wsSeq}`);
     if (policy !== undefined) {
       mkdirSync(join(ws, PROXIED_DIR));
-      for (const c of group) writeFileSync(join(ws, PROXIED_DIR, `${c.id}.sh`), `RT_MARK="${ESCAPE_MARK}$RT_TOKEN"\n${c.script}\n`);
+      for (const c of group) writeFileSync(join(ws, PROXIED_DIR, `${c.id}.sh`), `${scriptOf(c)}\n`);
     }
     let s: Session;
     try {
